@@ -138,14 +138,14 @@ func (p *Principal) MayUseDataSource(id int64) bool {
 type Action int
 
 const (
-	ActionQuery                  Action = iota + 1 // read metrics through the proxy
-	ActionWrite                                    // remote_write into the embedded store
-	ActionManageOwnCredentials                     // create/list/revoke own credentials
-	ActionViewEndpoints                            // see query endpoint URLs
-	ActionListUsers                                // User Directory read
-	ActionManageUsers                              // add users, change roles, disable, delete
-	ActionManageGlobalCredentials                  // Global Settings → API Credentials
-	ActionManageDataSources                        // add/remove/test data sources
+	ActionQuery                   Action = iota + 1 // read metrics through the proxy
+	ActionWrite                                     // remote_write into the embedded store
+	ActionManageOwnCredentials                      // create/list/revoke own credentials
+	ActionViewEndpoints                             // see query endpoint URLs
+	ActionListUsers                                 // User Directory read
+	ActionManageUsers                               // add users, change roles, disable, delete
+	ActionManageGlobalCredentials                   // Global Settings → API Credentials
+	ActionManageDataSources                         // add/remove/test data sources
 )
 
 // minRole is the role table of reference/user-roles.md as it applies here.

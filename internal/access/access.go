@@ -178,9 +178,63 @@ func (p *Principal) Can(a Action) bool {
 		return p.IsCredential() && p.Scope.Has(ScopeWrite)
 	case ActionViewEndpoints, ActionListUsers:
 		return true
+	case ActionManageOwnCredentials:
+		// A global credential has no user, so it has no "own" credentials.
+		// A limited credential may mint only credentials within its own
+		// limits; the management API checks that subset rule.
+		return p.Kind != KindGlobalCredential && (!p.IsCredential() || p.Selector == "")
 	default:
-		return !p.IsCredential() || p.Selector == ""
+		// Managing users, global credentials or data sources would let a
+		// credential limited to some data sources or a selector escape its
+		// limits (e.g. by creating an OWNER user), so only an unlimited
+		// credential may do it.
+		return !p.IsCredential() || (p.Selector == "" && p.DataSourceIDs == nil)
 	}
+}
+
+// Actions lists every action, in a stable order, e.g. to tell a UI which
+// permissions a caller has.
+func Actions() []Action {
+	return []Action{
+		ActionQuery, ActionWrite, ActionManageOwnCredentials, ActionViewEndpoints,
+		ActionListUsers, ActionManageUsers, ActionManageGlobalCredentials, ActionManageDataSources,
+	}
+}
+
+// String is the action's stable name as shown in APIs.
+func (a Action) String() string {
+	switch a {
+	case ActionQuery:
+		return "query"
+	case ActionWrite:
+		return "write"
+	case ActionManageOwnCredentials:
+		return "manage_own_credentials"
+	case ActionViewEndpoints:
+		return "view_endpoints"
+	case ActionListUsers:
+		return "list_users"
+	case ActionManageUsers:
+		return "manage_users"
+	case ActionManageGlobalCredentials:
+		return "manage_global_credentials"
+	case ActionManageDataSources:
+		return "manage_data_sources"
+	}
+	return fmt.Sprintf("action(%d)", int(a))
+}
+
+// String names the kind as shown in APIs.
+func (k PrincipalKind) String() string {
+	switch k {
+	case KindSession:
+		return "session"
+	case KindUserCredential:
+		return "user_credential"
+	case KindGlobalCredential:
+		return "global_credential"
+	}
+	return "none"
 }
 
 type principalKey struct{}

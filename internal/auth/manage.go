@@ -1,0 +1,321 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/store"
+)
+
+// ErrInvalid wraps input a management operation rejects (maps to 400).
+var ErrInvalid = errors.New("invalid input")
+
+// ErrLastOwner is returned when a change would leave no enabled OWNER.
+var ErrLastOwner = errors.New("this would leave no enabled OWNER")
+
+const (
+	maxLoginLen    = 128
+	maxNameLen     = 200
+	maxSelectorLen = 4096
+)
+
+// Actor is who performs a management operation, for the audit log.
+type Actor struct {
+	Name       string // login, "credential:<key>" or "system"
+	RemoteAddr string
+}
+
+// ActorOf names a principal for the audit log.
+func ActorOf(p *access.Principal, remoteAddr string) Actor {
+	switch {
+	case p == nil:
+		return Actor{Name: "anonymous", RemoteAddr: remoteAddr}
+	case p.IsCredential():
+		return Actor{Name: "credential:" + p.CredentialKey, RemoteAddr: remoteAddr}
+	default:
+		return Actor{Name: p.Login, RemoteAddr: remoteAddr}
+	}
+}
+
+// SystemActor is the actor of operations the server or the admin CLI does
+// on its own behalf.
+var SystemActor = Actor{Name: "system"}
+
+func (a *Authenticator) audit(ctx context.Context, actor Actor, action, target, detail string) {
+	err := a.st.AppendAudit(ctx, store.AuditEvent{
+		At: a.now(), Actor: actor.Name, Action: action, Target: target, Detail: detail, RemoteAddr: actor.RemoteAddr,
+	})
+	if err != nil {
+		// The operation already happened; losing its audit row must be loud.
+		a.log.ErrorContext(ctx, "append audit event", "action", action, "target", target, "err", err)
+	}
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+func validLogin(login string) error {
+	if login == "" || len(login) > maxLoginLen || !utf8.ValidString(login) {
+		return invalid("login must be 1 to %d bytes of UTF-8", maxLoginLen)
+	}
+	for _, r := range login {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || r == ':' {
+			return invalid("login must not contain spaces, control characters or ':'")
+		}
+	}
+	return nil
+}
+
+func validPassword(pw string) error {
+	if utf8.RuneCountInString(pw) < MinPasswordLen || len(pw) > MaxPasswordLen {
+		return invalid("password must be %d to %d characters", MinPasswordLen, MaxPasswordLen)
+	}
+	return nil
+}
+
+// ValidateSelector checks a credential's label selector, e.g. {env="prod"}.
+func ValidateSelector(sel string) error {
+	if sel == "" {
+		return nil
+	}
+	if len(sel) > maxSelectorLen {
+		return invalid("selector longer than %d bytes", maxSelectorLen)
+	}
+	if _, err := parser.NewParser(parser.Options{}).ParseMetricSelector(sel); err != nil {
+		return invalid("selector: %v", err)
+	}
+	return nil
+}
+
+// CreateUser adds a user with a password.
+func (a *Authenticator) CreateUser(ctx context.Context, actor Actor, login, password string, role access.Role) (store.User, error) {
+	if err := validLogin(login); err != nil {
+		return store.User{}, err
+	}
+	if err := validPassword(password); err != nil {
+		return store.User{}, err
+	}
+	if role == access.RoleNone {
+		return store.User{}, invalid("role is required")
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return store.User{}, fmt.Errorf("create user: %w", err)
+	}
+	u, err := a.st.CreateUser(ctx, store.User{Login: login, PasswordHash: hash, Role: role.String(), CreatedAt: a.now()})
+	if err != nil {
+		return store.User{}, fmt.Errorf("create user: %w", err)
+	}
+	a.audit(ctx, actor, "user.create", "user:"+u.Login, "role="+u.Role)
+	return u, nil
+}
+
+// SetUserPassword replaces a user's password.
+func (a *Authenticator) SetUserPassword(ctx context.Context, actor Actor, id int64, password string) error {
+	if err := validPassword(password); err != nil {
+		return err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	defer a.Invalidate()
+	if err := a.st.SetUserPassword(ctx, id, hash); err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	a.audit(ctx, actor, "user.password", fmt.Sprintf("user_id:%d", id), "")
+	return nil
+}
+
+// keepsAnOwner returns ErrLastOwner if taking target out of the enabled
+// OWNERs would leave none. Caller holds userMu.
+func (a *Authenticator) keepsAnOwner(ctx context.Context, target store.User) error {
+	if target.Role != access.RoleOwner.String() || target.Disabled {
+		return nil
+	}
+	users, err := a.st.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("count owners: %w", err)
+	}
+	for _, u := range users {
+		if u.ID != target.ID && u.Role == access.RoleOwner.String() && !u.Disabled {
+			return nil
+		}
+	}
+	return ErrLastOwner
+}
+
+// SetUserRole changes a user's role. It takes effect on the user's next
+// request in this process and within the generation poll elsewhere.
+func (a *Authenticator) SetUserRole(ctx context.Context, actor Actor, id int64, role access.Role) error {
+	if role == access.RoleNone {
+		return invalid("role is required")
+	}
+	a.userMu.Lock()
+	defer a.userMu.Unlock()
+	u, err := a.st.GetUser(ctx, id)
+	if err != nil {
+		return fmt.Errorf("set role: %w", err)
+	}
+	if u.Role == role.String() {
+		return nil
+	}
+	if role != access.RoleOwner {
+		if err := a.keepsAnOwner(ctx, u); err != nil {
+			return err
+		}
+	}
+	defer a.Invalidate()
+	if err := a.st.SetUserRole(ctx, id, role.String()); err != nil {
+		return fmt.Errorf("set role: %w", err)
+	}
+	a.audit(ctx, actor, "user.role", "user:"+u.Login, u.Role+"->"+role.String())
+	return nil
+}
+
+// SetUserDisabled disables or enables a user; a disabled user's sessions and
+// credentials are refused.
+func (a *Authenticator) SetUserDisabled(ctx context.Context, actor Actor, id int64, disabled bool) error {
+	a.userMu.Lock()
+	defer a.userMu.Unlock()
+	u, err := a.st.GetUser(ctx, id)
+	if err != nil {
+		return fmt.Errorf("set disabled: %w", err)
+	}
+	if u.Disabled == disabled {
+		return nil
+	}
+	if disabled {
+		if err := a.keepsAnOwner(ctx, u); err != nil {
+			return err
+		}
+	}
+	defer a.Invalidate()
+	if err := a.st.SetUserDisabled(ctx, id, disabled); err != nil {
+		return fmt.Errorf("set disabled: %w", err)
+	}
+	action := "user.enable"
+	if disabled {
+		action = "user.disable"
+	}
+	a.audit(ctx, actor, action, "user:"+u.Login, "")
+	return nil
+}
+
+// DeleteUser removes a user with their sessions and credentials.
+func (a *Authenticator) DeleteUser(ctx context.Context, actor Actor, id int64) error {
+	a.userMu.Lock()
+	defer a.userMu.Unlock()
+	u, err := a.st.GetUser(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	if err := a.keepsAnOwner(ctx, u); err != nil {
+		return err
+	}
+	defer a.Invalidate()
+	if err := a.st.DeleteUser(ctx, id); err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	a.audit(ctx, actor, "user.delete", "user:"+u.Login, "")
+	return nil
+}
+
+// CredentialSpec describes a credential to create.
+type CredentialSpec struct {
+	Name string
+	// UserID makes a user credential; nil makes a global one with Role.
+	UserID    *int64
+	Role      access.Role
+	ExpiresAt *time.Time
+	// Scope zero means read.
+	Scope access.Scope
+	// DataSourceIDs nil means every data source; the caller checks they
+	// exist and that the creator may use them.
+	DataSourceIDs []int64
+	Selector      string
+	CreatedBy     string
+}
+
+// CreateCredential makes a credential and returns it with its token. The
+// token exists only in this return value: only its hash is stored.
+func (a *Authenticator) CreateCredential(ctx context.Context, actor Actor, spec CredentialSpec) (store.Credential, string, error) {
+	spec.Name = strings.TrimSpace(spec.Name)
+	if spec.Name == "" || len(spec.Name) > maxNameLen || !utf8.ValidString(spec.Name) {
+		return store.Credential{}, "", invalid("name must be 1 to %d bytes of UTF-8", maxNameLen)
+	}
+	if spec.UserID == nil && spec.Role == access.RoleNone {
+		return store.Credential{}, "", invalid("a global credential needs a role")
+	}
+	if spec.UserID != nil && spec.Role != access.RoleNone {
+		return store.Credential{}, "", invalid("a user credential acts with its user's role and takes no role of its own")
+	}
+	if spec.ExpiresAt != nil && !spec.ExpiresAt.After(a.now()) {
+		return store.Credential{}, "", invalid("expiry must be in the future")
+	}
+	if spec.Scope == 0 {
+		spec.Scope = access.ScopeRead
+	}
+	if err := ValidateSelector(spec.Selector); err != nil {
+		return store.Credential{}, "", err
+	}
+	if spec.DataSourceIDs != nil {
+		spec.DataSourceIDs = slices.Clone(spec.DataSourceIDs)
+		slices.Sort(spec.DataSourceIDs)
+		spec.DataSourceIDs = slices.Compact(spec.DataSourceIDs)
+	}
+	key, token, err := GenerateCredential()
+	if err != nil {
+		return store.Credential{}, "", fmt.Errorf("create credential: %w", err)
+	}
+	c := store.Credential{
+		Key:           key,
+		TokenHash:     HashToken(token),
+		Name:          spec.Name,
+		UserID:        spec.UserID,
+		CreatedBy:     spec.CreatedBy,
+		CreatedAt:     a.now(),
+		ExpiresAt:     spec.ExpiresAt,
+		Scope:         spec.Scope.String(),
+		DataSourceIDs: spec.DataSourceIDs,
+		Selector:      spec.Selector,
+	}
+	if spec.UserID == nil {
+		c.Role = spec.Role.String()
+	}
+	c, err = a.st.CreateCredential(ctx, c)
+	if err != nil {
+		return store.Credential{}, "", fmt.Errorf("create credential: %w", err)
+	}
+	kind := "user"
+	if c.UserID == nil {
+		kind = "global role=" + c.Role
+	}
+	a.audit(ctx, actor, "credential.create", "credential:"+c.Key, fmt.Sprintf("%s name=%q scope=%s", kind, c.Name, c.Scope))
+	return c, token, nil
+}
+
+// RevokeCredential revokes a credential; it is refused from the next
+// request on in this process, and within the generation poll elsewhere.
+func (a *Authenticator) RevokeCredential(ctx context.Context, actor Actor, id int64) error {
+	c, err := a.st.GetCredential(ctx, id)
+	if err != nil {
+		return fmt.Errorf("revoke credential: %w", err)
+	}
+	defer a.Invalidate()
+	if err := a.st.RevokeCredential(ctx, id, a.now()); err != nil {
+		return fmt.Errorf("revoke credential: %w", err)
+	}
+	a.audit(ctx, actor, "credential.revoke", "credential:"+c.Key, fmt.Sprintf("name=%q", c.Name))
+	return nil
+}

@@ -1,0 +1,95 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/promgate/promgate/internal/access"
+)
+
+// retryAfterSeconds rounds d up to whole seconds, at least 1, for a
+// Retry-After header.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
+
+// WriteError writes a Prometheus-style JSON error:
+// {"status":"error","errorType":...,"error":...}.
+func WriteError(w http.ResponseWriter, status int, errorType, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Status    string `json:"status"`
+		ErrorType string `json:"errorType"`
+		Error     string `json:"error"`
+	}{"error", errorType, msg})
+}
+
+// WriteUnauthorized writes a 401 with the basic-auth challenge. A browser
+// script can send X-Requested-With: XMLHttpRequest to get the 401 without
+// the challenge, so the browser shows no password dialog.
+func WriteUnauthorized(w http.ResponseWriter, r *http.Request, msg string) {
+	if r.Header.Get("X-Requested-With") != "XMLHttpRequest" {
+		w.Header().Set("WWW-Authenticate", `Basic realm="promgate"`)
+	}
+	WriteError(w, http.StatusUnauthorized, "unauthorized", msg)
+}
+
+// WriteTooManyRequests writes a 429 with Retry-After.
+func WriteTooManyRequests(w http.ResponseWriter, retry time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(retry)))
+	WriteError(w, http.StatusTooManyRequests, "too_many_requests", "too many failed authentication attempts; retry later")
+}
+
+// Require returns middleware that authenticates every request with an API
+// credential (and with the session cookie when allowSession is true), puts
+// the principal in the context (access.PrincipalFrom), and rejects:
+// 429 for a client address with too many recent failures (before any store
+// lookup), 401 for missing or wrong credentials, 403 for a session's
+// state-changing request without a matching X-CSRF-Token header.
+// Authorization (Can) is the handler's job.
+func (a *Authenticator) Require(allowSession bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ip := a.ClientIP(r)
+			if d := a.limit.blocked(ip, a.now()); d > 0 {
+				WriteTooManyRequests(w, d)
+				return
+			}
+			p, csrf, err := a.authenticate(r, allowSession)
+			switch {
+			case err == nil:
+			case errors.Is(err, ErrNoCredentials):
+				WriteUnauthorized(w, r, "authentication required: send an API credential as basic auth key:token")
+				return
+			case errors.Is(err, ErrSessionInvalid):
+				WriteUnauthorized(w, r, "session expired or invalid; log in again")
+				return
+			case errors.Is(err, ErrInvalidCredentials):
+				if a.limit.fail(ip, a.now()) {
+					a.log.WarnContext(r.Context(), "client refused after repeated authentication failures", "client", ip)
+				}
+				a.log.InfoContext(r.Context(), "authentication failed", "client", ip, "path", r.URL.Path)
+				WriteUnauthorized(w, r, "invalid credentials")
+				return
+			default:
+				a.log.ErrorContext(r.Context(), "authentication", "err", err)
+				WriteError(w, http.StatusInternalServerError, "internal", "authentication unavailable")
+				return
+			}
+			if p.Kind == access.KindSession && !safeMethod(r.Method) && !csrfOK(r, csrf) {
+				WriteError(w, http.StatusForbidden, "forbidden", "missing or wrong "+CSRFHeader+" header")
+				return
+			}
+			ctx := access.WithPrincipal(r.Context(), p)
+			if csrf != "" {
+				ctx = WithCSRFToken(ctx, csrf)
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}

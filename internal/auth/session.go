@@ -1,0 +1,200 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/store"
+)
+
+// CSRFHeader carries the CSRF token on state-changing session requests.
+const CSRFHeader = "X-CSRF-Token"
+
+// ErrLoginFailed is a wrong login or password, or a disabled user; the
+// caller cannot tell which.
+var ErrLoginFailed = errors.New("invalid login or password")
+
+// ErrRateLimited means the client address is refused for a while.
+var ErrRateLimited = errors.New("too many failed attempts")
+
+func randomURLToken(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("read random bytes: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// dummyPasswordHash is verified against when the login is unknown, so that
+// a wrong login takes as long as a wrong password.
+func (a *Authenticator) dummyPasswordHash() string {
+	a.dummyOnce.Do(func() {
+		h, err := HashPassword("not a real password, only for timing")
+		if err == nil {
+			a.dummyHash = h
+		}
+	})
+	return a.dummyHash
+}
+
+// RetryAfter returns how long r's client address is still refused, or 0.
+// Check it before Login, and before anything that touches the store.
+func (a *Authenticator) RetryAfter(r *http.Request) time.Duration {
+	return a.limit.blocked(a.ClientIP(r), a.now())
+}
+
+// Login checks login and password, starts a session, sets its cookie on w
+// and returns the principal and the session's CSRF token. Failures count
+// against the client address.
+func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *http.Request, login, password string) (*access.Principal, string, error) {
+	ip := a.ClientIP(r)
+	now := a.now()
+	if a.limit.blocked(ip, now) > 0 {
+		return nil, "", ErrRateLimited
+	}
+	fail := func(target, detail string) (*access.Principal, string, error) {
+		a.limit.fail(ip, now)
+		a.audit(ctx, Actor{Name: "anonymous", RemoteAddr: ip}, "login.failure", target, detail)
+		return nil, "", ErrLoginFailed
+	}
+	if login == "" || len(login) > maxLoginLen || len(password) > MaxPasswordLen {
+		return fail("", "malformed login request")
+	}
+	u, err := a.st.GetUserByLogin(ctx, login)
+	if errors.Is(err, store.ErrNotFound) {
+		_ = VerifyPassword(a.dummyPasswordHash(), password)
+		// The attempted login is not recorded: people type passwords into
+		// the login field.
+		return fail("", "unknown login")
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("look up user for login: %w", err)
+	}
+	if err := VerifyPassword(u.PasswordHash, password); err != nil {
+		if !errors.Is(err, ErrPasswordMismatch) {
+			a.log.ErrorContext(ctx, "unreadable password hash", "user_id", u.ID, "err", err)
+		}
+		return fail("user:"+u.Login, "wrong password")
+	}
+	if u.Disabled {
+		return fail("user:"+u.Login, "user disabled")
+	}
+	role, err := access.ParseRole(u.Role)
+	if err != nil {
+		return nil, "", fmt.Errorf("user %d has an unreadable role: %w", u.ID, err)
+	}
+	sid, err := randomURLToken(32)
+	if err != nil {
+		return nil, "", fmt.Errorf("new session id: %w", err)
+	}
+	csrf, err := randomURLToken(24)
+	if err != nil {
+		return nil, "", fmt.Errorf("new csrf token: %w", err)
+	}
+	sess := store.Session{
+		IDHash:    HashToken(sid),
+		UserID:    u.ID,
+		CSRFToken: csrf,
+		CreatedAt: now,
+		ExpiresAt: now.Add(a.opts.SessionTTL),
+	}
+	if err := a.st.CreateSession(ctx, sess); err != nil {
+		return nil, "", fmt.Errorf("create session: %w", err)
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     a.opts.CookieName,
+		Value:    sid,
+		Path:     "/",
+		MaxAge:   int(a.opts.SessionTTL.Seconds()),
+		HttpOnly: true,
+		Secure:   a.isTLS(r),
+		SameSite: http.SameSiteLaxMode,
+	})
+	a.audit(ctx, Actor{Name: u.Login, RemoteAddr: ip}, "login.success", "user:"+u.Login, "")
+	return &access.Principal{Kind: access.KindSession, UserID: u.ID, Login: u.Login, Role: role, Scope: access.ScopeRead}, csrf, nil
+}
+
+// Logout ends r's session, if any, and clears the cookie.
+func (a *Authenticator) Logout(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(a.opts.CookieName); err == nil && c.Value != "" {
+		if err := a.st.DeleteSession(ctx, HashToken(c.Value)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("delete session: %w", err)
+		}
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: a.opts.CookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: a.isTLS(r), SameSite: http.SameSiteLaxMode,
+	})
+	if p := access.PrincipalFrom(ctx); p != nil {
+		a.audit(ctx, ActorOf(p, a.ClientIP(r)), "logout", "user:"+p.Login, "")
+	}
+	return nil
+}
+
+func (a *Authenticator) isTLS(r *http.Request) bool {
+	return r.TLS != nil || (a.opts.TrustForwardedProto && equalFoldASCII(r.Header.Get("X-Forwarded-Proto"), "https"))
+}
+
+// verifySession resolves a session cookie value. Sessions are not cached:
+// they are browser traffic, and a lookup per request makes demotion and
+// disabling apply at once without any bound.
+func (a *Authenticator) verifySession(ctx context.Context, sid string) (*access.Principal, string, error) {
+	if len(sid) > 128 {
+		return nil, "", ErrSessionInvalid
+	}
+	s, err := a.st.GetSession(ctx, HashToken(sid))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", ErrSessionInvalid
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("look up session: %w", err)
+	}
+	if !a.now().Before(s.ExpiresAt) {
+		return nil, "", ErrSessionInvalid
+	}
+	u, err := a.st.GetUser(ctx, s.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", ErrSessionInvalid
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("look up session's user: %w", err)
+	}
+	if u.Disabled {
+		return nil, "", ErrSessionInvalid
+	}
+	role, err := access.ParseRole(u.Role)
+	if err != nil {
+		return nil, "", ErrSessionInvalid
+	}
+	return &access.Principal{Kind: access.KindSession, UserID: u.ID, Login: u.Login, Role: role, Scope: access.ScopeRead}, s.CSRFToken, nil
+}
+
+type csrfKey struct{}
+
+// CSRFTokenFrom returns the CSRF token of the session in ctx, or "".
+func CSRFTokenFrom(ctx context.Context) string {
+	s, _ := ctx.Value(csrfKey{}).(string)
+	return s
+}
+
+// WithCSRFToken returns ctx carrying a session's CSRF token (for handlers
+// that log in and answer in the same request).
+func WithCSRFToken(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, csrfKey{}, token)
+}
+
+func csrfOK(r *http.Request, want string) bool {
+	got := r.Header.Get(CSRFHeader)
+	return want != "" && got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}

@@ -10,9 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/prometheus/prometheus/promql/parser"
-
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/enforce"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -85,13 +84,15 @@ func validPassword(pw string) error {
 
 // ValidateSelector checks a credential's label selector, e.g. {env="prod"}.
 func ValidateSelector(sel string) error {
-	if sel == "" {
+	if strings.TrimSpace(sel) == "" {
 		return nil
 	}
 	if len(sel) > maxSelectorLen {
 		return invalid("selector longer than %d bytes", maxSelectorLen)
 	}
-	if _, err := parser.NewParser(parser.Options{}).ParseMetricSelector(sel); err != nil {
+	// The same parser the query path enforces with, so a stored selector is
+	// one enforcement accepts.
+	if _, err := enforce.ParsePolicy(sel); err != nil {
 		return invalid("selector: %v", err)
 	}
 	return nil

@@ -84,6 +84,10 @@ type Options struct {
 	// TrustForwardedProto makes X-Forwarded-Proto: https count as TLS when
 	// deciding the session cookie's Secure flag.
 	TrustForwardedProto bool
+	// NoBackground starts no goroutines: no generation polling, pruning or
+	// last-used updates. For one-shot tools (the admin CLI) that only use
+	// the management operations.
+	NoBackground bool
 }
 
 // Authenticator verifies callers. It is safe for concurrent use. Call Close
@@ -162,6 +166,9 @@ func New(o Options) *Authenticator {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stop = cancel
+	if o.NoBackground {
+		return a
+	}
 	a.stopWG.Add(2)
 	go a.pollLoop(ctx)
 	go a.touchLoop(ctx)

@@ -252,6 +252,7 @@ type CredentialSpec struct {
 // token exists only in this return value: only its hash is stored.
 func (a *Authenticator) CreateCredential(ctx context.Context, actor Actor, spec CredentialSpec) (store.Credential, string, error) {
 	spec.Name = strings.TrimSpace(spec.Name)
+	spec.Selector = strings.TrimSpace(spec.Selector)
 	if spec.Name == "" || len(spec.Name) > maxNameLen || !utf8.ValidString(spec.Name) {
 		return store.Credential{}, "", invalid("name must be 1 to %d bytes of UTF-8", maxNameLen)
 	}

@@ -1,0 +1,262 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/datasource"
+	"github.com/promgate/promgate/internal/enforce"
+	"github.com/promgate/promgate/internal/promapi"
+)
+
+func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, ProxyPrefix)
+	uid, byUID := strings.CutPrefix(rest, "uid/")
+	if byUID {
+		rest = uid
+	}
+	ident, apiPath, ok := strings.Cut(rest, "/")
+	if !ok || ident == "" {
+		promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound, "no data source in path")
+		return
+	}
+	endpoint, labelName, ok := promapi.ParsePath(apiPath)
+	if !ok {
+		promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound, "not a proxied Prometheus API path")
+		return
+	}
+	p := access.PrincipalFrom(r.Context())
+	if !p.Can(access.ActionQuery) {
+		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not read metrics")
+		return
+	}
+	ds, err := s.opts.Registry.Lookup(r.Context(), ident, byUID)
+	if err != nil {
+		if errors.Is(err, datasource.ErrNotFound) {
+			promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound, "data source not found")
+			return
+		}
+		s.opts.Logger.Error("data source lookup failed", "ident", ident, "err", err)
+		promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, "data source lookup failed")
+		return
+	}
+	if !p.MayUseDataSource(ds.Info().ID) {
+		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not use this data source")
+		return
+	}
+	req, perr := promapi.ParseRequest(r, endpoint, labelName)
+	if perr != nil {
+		perr.Write(w)
+		return
+	}
+	policy, err := enforce.ParsePolicy(p.Selector)
+	if err != nil {
+		// Selectors are validated when credentials are made; a bad one here
+		// means the row was tampered with: fail closed.
+		s.opts.Logger.Error("stored label selector does not parse", "principal", principalName(p), "err", err)
+		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "credential label selector is invalid")
+		return
+	}
+	if policy != nil {
+		if perr := confine(req, policy); perr != nil {
+			perr.Write(w)
+			return
+		}
+		if req.Endpoint == promapi.EndpointMetadata {
+			s.serveConfinedMetadata(w, r, ds, req, policy)
+			return
+		}
+	}
+	if req.CSV {
+		s.serveCSV(w, r, ds, req)
+		return
+	}
+	ds.Serve(w, r, req)
+}
+
+// confine rewrites req so it can only read series inside policy.
+func confine(req *promapi.Request, policy *enforce.Policy) *promapi.Error {
+	switch req.Endpoint {
+	case promapi.EndpointQuery, promapi.EndpointQueryRange, promapi.EndpointQueryExemplars:
+		q := req.Params.Get("query")
+		if q == "" {
+			return nil // the backend answers the missing parameter itself
+		}
+		rewritten, err := policy.RewriteQuery(q)
+		if err != nil {
+			return &promapi.Error{Status: http.StatusBadRequest, Type: promapi.ErrBadData, Msg: err.Error()}
+		}
+		req.Params.Set("query", rewritten)
+	case promapi.EndpointSeries, promapi.EndpointLabels, promapi.EndpointLabelValues:
+		matches, err := policy.RewriteMatchers(req.Params["match[]"])
+		if err != nil {
+			return &promapi.Error{Status: http.StatusBadRequest, Type: promapi.ErrBadData, Msg: err.Error()}
+		}
+		req.Params["match[]"] = matches
+	case promapi.EndpointMetadata, promapi.EndpointFormatQuery, promapi.EndpointBuildInfo:
+		// No series are read: metadata is filtered by the caller, the others
+		// return no data.
+	default:
+		return &promapi.Error{Status: http.StatusNotFound, Type: promapi.ErrNotFound, Msg: "endpoint not available to label-limited credentials"}
+	}
+	return nil
+}
+
+// serveConfinedMetadata answers /metadata with only the metric families
+// whose series the policy lets the caller see: metadata has no labels, so
+// the family names themselves would otherwise leak.
+func (s *Server) serveConfinedMetadata(w http.ResponseWriter, r *http.Request, ds datasource.DataSource, req *promapi.Request, policy *enforce.Policy) {
+	namesReq := &promapi.Request{Endpoint: promapi.EndpointLabelValues, LabelName: "__name__", Params: map[string][]string{}}
+	matches, err := policy.RewriteMatchers(nil)
+	if err != nil {
+		promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, "build metadata filter")
+		return
+	}
+	namesReq.Params["match[]"] = matches
+	var names struct {
+		Data []string `json:"data"`
+	}
+	if !s.fetchJSON(w, r, ds, namesReq, &names) {
+		return
+	}
+	var meta struct {
+		Data map[string]json.RawMessage `json:"data"`
+	}
+	if !s.fetchJSON(w, r, ds, req, &meta) {
+		return
+	}
+	visible := map[string]bool{}
+	for _, n := range names.Data {
+		visible[n] = true
+		for _, suffix := range []string{"_bucket", "_count", "_sum", "_total", "_created", "_info"} {
+			if base, ok := strings.CutSuffix(n, suffix); ok {
+				visible[base] = true
+			}
+		}
+	}
+	out := map[string]json.RawMessage{}
+	for name, entries := range meta.Data {
+		if visible[name] {
+			out[name] = entries
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": out})
+}
+
+// fetchJSON runs req against ds into memory and decodes a success body into
+// v; on failure it passes the data source's answer to w and returns false.
+func (s *Server) fetchJSON(w http.ResponseWriter, r *http.Request, ds datasource.DataSource, req *promapi.Request, v any) bool {
+	rec := httptest.NewRecorder()
+	ds.Serve(rec, r, req)
+	if rec.Code != http.StatusOK {
+		for k, vals := range rec.Header() {
+			w.Header()[k] = vals
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = io.Copy(w, rec.Body)
+		return false
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+		promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable, fmt.Sprintf("data source %q answered with invalid JSON", ds.Info().Name))
+		return false
+	}
+	return true
+}
+
+// grafanaDataSource is the shape of Grafana's GET /api/datasources items.
+type grafanaDataSource struct {
+	ID        int64          `json:"id"`
+	UID       string         `json:"uid"`
+	OrgID     int64          `json:"orgId"`
+	Name      string         `json:"name"`
+	Type      string         `json:"type"`
+	TypeName  string         `json:"typeName"`
+	Access    string         `json:"access"`
+	URL       string         `json:"url"`
+	BasicAuth bool           `json:"basicAuth"`
+	IsDefault bool           `json:"isDefault"`
+	ReadOnly  bool           `json:"readOnly"`
+	JSONData  map[string]any `json:"jsonData"`
+}
+
+func (s *Server) serveDataSourceList(w http.ResponseWriter, r *http.Request) {
+	p := access.PrincipalFrom(r.Context())
+	if !p.Can(access.ActionQuery) {
+		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not read metrics")
+		return
+	}
+	infos, err := s.opts.Registry.List(r.Context())
+	if err != nil {
+		s.opts.Logger.Error("list data sources", "err", err)
+		promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, "list data sources failed")
+		return
+	}
+	out := []grafanaDataSource{}
+	for _, in := range infos {
+		if !p.MayUseDataSource(in.ID) {
+			continue
+		}
+		out = append(out, grafanaDataSource{
+			ID: in.ID, UID: in.UID, OrgID: 1, Name: in.Name, Type: "prometheus", TypeName: "Prometheus",
+			Access: "proxy", URL: fmt.Sprintf("%s%d", ProxyPrefix, in.ID), IsDefault: in.Embedded, ReadOnly: true,
+			JSONData: map[string]any{"env": in.Env, "site": in.Site, "httpMethod": "POST"},
+		})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		promapi.WriteError(w, http.StatusMethodNotAllowed, promapi.ErrBadData, "remote_write takes POST")
+		return
+	}
+	p := access.PrincipalFrom(r.Context())
+	if !p.Can(access.ActionWrite) {
+		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not write: it needs the write scope and role EDITOR or OWNER")
+		return
+	}
+	if !p.MayUseDataSource(datasource.EmbeddedID) {
+		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not use the embedded data source")
+		return
+	}
+	policy, err := enforce.ParsePolicy(p.Selector)
+	if err != nil {
+		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "credential label selector is invalid")
+		return
+	}
+	if policy != nil {
+		body, err := io.ReadAll(io.LimitReader(r.Body, s.opts.MaxWriteBytes+1))
+		if err != nil {
+			promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, "read remote_write body: "+err.Error())
+			return
+		}
+		if int64(len(body)) > s.opts.MaxWriteBytes {
+			promapi.WriteError(w, http.StatusRequestEntityTooLarge, promapi.ErrBadData, "remote_write body too large")
+			return
+		}
+		outside, err := seriesOutside(r.Header.Get("Content-Type"), body, policy)
+		if err != nil {
+			promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, err.Error())
+			return
+		}
+		if outside > 0 {
+			promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden,
+				fmt.Sprintf("%d series fall outside this credential's selector %s; nothing was written", outside, policy))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+	s.opts.Write.ServeHTTP(w, r)
+}
+

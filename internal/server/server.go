@@ -1,0 +1,177 @@
+// Package server wires promgate's HTTP routes: the Grafana-style data source
+// proxy, remote_write, the management API, the pages, /metrics and health.
+// A query's path through it: canonical path check → authenticate → find
+// the data source → read the request once (promapi) → may they (access) →
+// confine to their label policy (enforce) → the data source answers.
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/datasource"
+	"github.com/promgate/promgate/internal/promapi"
+)
+
+// ProxyPrefix is the reference's data source proxy path.
+const ProxyPrefix = "/api-server/v1/grafana/api/datasources/proxy/"
+
+// Authenticator puts the caller's access.Principal into the request
+// context, or answers 401/429 itself.
+type Authenticator interface {
+	Require(allowSession bool) func(http.Handler) http.Handler
+}
+
+// Options are the parts the server mounts.
+type Options struct {
+	Logger   *slog.Logger
+	Registry *datasource.Registry
+	// Write receives remote_write bodies (the embedded store's API).
+	Write      http.Handler
+	Auth       Authenticator
+	Management http.Handler // JSON API under /api-server/v1/; nil: none
+	Web        http.Handler // pages at /; nil: none
+	Gatherer   prometheus.Gatherer
+	Registerer prometheus.Registerer
+	Ready      func() bool
+	// RatePerCredential limits each credential's requests per second on the
+	// proxy and write paths; 0 means unlimited. Burst is twice the rate.
+	RatePerCredential float64
+	// MaxWriteBytes bounds a remote_write body that must be inspected for a
+	// label policy; 0 means 32 MiB.
+	MaxWriteBytes int64
+}
+
+// Server is promgate's HTTP handler.
+type Server struct {
+	opts    Options
+	mux     *http.ServeMux
+	limiter *rateLimiter
+	metrics *httpMetrics
+}
+
+// New builds the handler.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxWriteBytes <= 0 {
+		opts.MaxWriteBytes = 32 << 20
+	}
+	if opts.Ready == nil {
+		opts.Ready = func() bool { return true }
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux(), limiter: newRateLimiter(opts.RatePerCredential), metrics: newHTTPMetrics(opts.Registerer)}
+	m := s.mux
+
+	proxy := s.metrics.instrument("proxy", s.rateLimit(http.HandlerFunc(s.serveProxy)))
+	m.Handle(ProxyPrefix, opts.Auth.Require(true)(proxy))
+	m.Handle("GET /api-server/v1/grafana/api/datasources", opts.Auth.Require(true)(s.metrics.instrument("datasources", http.HandlerFunc(s.serveDataSourceList))))
+	m.Handle("/api/v1/write", opts.Auth.Require(false)(s.metrics.instrument("write", s.rateLimit(http.HandlerFunc(s.serveWrite)))))
+
+	if opts.Management != nil {
+		m.Handle("/api-server/v1/", s.metrics.instrument("management", opts.Management))
+	}
+	if opts.Web != nil {
+		m.Handle("/", s.metrics.instrument("web", opts.Web))
+	}
+	if opts.Gatherer != nil {
+		m.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	}
+	m.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("promgate is Healthy.\n"))
+	})
+	m.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !opts.Ready() {
+			http.Error(w, "promgate is not ready.", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("promgate is Ready.\n"))
+	})
+	return s
+}
+
+// ServeHTTP refuses non-canonical paths before any routing: ServeMux would
+// redirect them, and a proxy must never act on a path it did not match
+// segment by segment.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	if !canonicalPath(r.URL.Path) || strings.Contains(strings.ToLower(r.URL.RawPath), "%2f") || strings.Contains(strings.ToLower(r.URL.RawPath), "%5c") {
+		promapi.WriteError(rec, http.StatusBadRequest, promapi.ErrBadData, "non-canonical request path")
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
+	s.logRequest(r, rec.status, time.Since(start))
+}
+
+func (s *Server) logRequest(r *http.Request, status int, took time.Duration) {
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status, "duration", took}
+	if p := access.PrincipalFrom(r.Context()); p != nil {
+		attrs = append(attrs, "principal", principalName(p))
+	}
+	// Query strings can hold PromQL but never secrets: credentials travel in
+	// headers only. Still, log the path only.
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	s.opts.Logger.Log(r.Context(), level, "http request", attrs...)
+}
+
+func principalName(p *access.Principal) string {
+	if p.IsCredential() {
+		return "credential:" + p.CredentialKey
+	}
+	return p.Login
+}
+
+// canonicalPath reports whether p has no empty, "." or ".." segments.
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	if strings.Contains(p, "//") || strings.Contains(p, "\\") {
+		return false
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wroteHeader = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Flush lets streamed responses through the recorder.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,154 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/promgate/promgate/internal/store"
+	"github.com/promgate/promgate/internal/store/sqlite"
+)
+
+// rawDB opens the file without the store, to look at what it left behind.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func TestFileIsPrivateAndWAL(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "promgate.db")
+	s := openAt(t, path)
+	// A write makes SQLite create the -wal and -shm files.
+	if _, err := s.CreateUser(ctx, store.User{Login: "a", Role: "OWNER"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s: mode %v, want 0600 (it holds password and token hashes)", filepath.Base(p), perm)
+		}
+	}
+	var mode string
+	if err := rawDB(t, path).QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" {
+		t.Errorf("journal_mode %q, want wal", mode)
+	}
+}
+
+func TestReopenKeepsDataAndSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "promgate.db")
+	s1, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s1.CreateUser(ctx, store.User{Login: "keep", Role: "OWNER"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openAt(t, path)
+	if got, err := s2.GetUser(ctx, u.ID); err != nil || got.Login != "keep" {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	var steps, maxVersion int
+	if err := rawDB(t, path).QueryRowContext(ctx, `SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&steps, &maxVersion); err != nil {
+		t.Fatal(err)
+	}
+	if steps != maxVersion {
+		t.Errorf("schema_migrations has %d rows up to version %d: a step was applied twice or skipped", steps, maxVersion)
+	}
+}
+
+// TestConcurrentOpen starts several "processes" on a fresh file at once:
+// exactly one applies the migrations, the others wait and find them done.
+func TestConcurrentOpen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "promgate.db")
+	const n = 6
+	stores := make([]*sqlite.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = sqlite.Open(ctx, path, nil)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("open %d: %v", i, err)
+			continue
+		}
+		if err := stores[i].Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	newer := filepath.Join(dir, "newer.db")
+	s, err := sqlite.Open(context.Background(), newer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rawDB(t, newer).Exec(`INSERT INTO schema_migrations(version, name, applied_at) VALUES (9999, 'from the future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name    string
+		path    string
+		wantErr string
+	}{
+		{"Empty", "", "empty path"},
+		{"QuestionMark", filepath.Join(dir, "a?b.db"), "must not contain"},
+		{"MissingDir", filepath.Join(dir, "no", "such", "dir", "x.db"), "no such file"},
+		{"NewerSchema", newer, "newer than this binary"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := sqlite.Open(context.Background(), tc.path, nil)
+			if err == nil {
+				_ = s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error %q, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "promgate.db"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.CreateUser(ctx, store.User{Login: "x", Role: "OWNER"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("CreateUser with canceled context: %v, want context.Canceled", err)
+	}
+}

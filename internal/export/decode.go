@@ -81,7 +81,7 @@ type sink interface {
 
 // decodeOptions tunes a decode pass.
 type decodeOptions struct {
-	labelsOnly bool              // skip samples: for the header pass
+	labelsOnly bool                   // skip samples: for the header pass
 	warn       func(kind, msg string) // API warnings and infos
 }
 

@@ -131,16 +131,20 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 }
 
 // StartSelfScrape scrapes our own /metrics, served on addr, into the
-// embedded store as job="promgate" until Close.
-func (a *App) StartSelfScrape(addr net.Addr, listen string) {
+// embedded store as job="promgate": once before it returns, so `up` answers
+// at once, then every interval until Close.
+func (a *App) StartSelfScrape(ctx context.Context, addr net.Addr, listen string) {
 	url, instance := SelfScrapeTarget(addr.(*net.TCPAddr), listen)
-	ctx, cancel := context.WithCancel(context.Background())
-	a.stopScrape = cancel
 	scraper := a.TSDB.NewScraper(embedded.ScrapeOptions{URL: url, Job: "promgate", Instance: instance, Interval: a.cfg.ScrapeInterval, Logger: a.logger})
+	if err := scraper.ScrapeOnce(ctx); err != nil {
+		a.logger.Warn("first self-scrape failed", "url", url, "err", err)
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	a.stopScrape = cancel
 	a.scrapeWG.Add(1)
 	go func() {
 		defer a.scrapeWG.Done()
-		scraper.Run(ctx)
+		scraper.Loop(loopCtx)
 	}()
 }
 

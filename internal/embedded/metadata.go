@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/metadata"
@@ -146,6 +148,16 @@ func (a metadataAppender) Append(ref storage.SeriesRef, ls labels.Labels, st, t 
 		a.meta.Set(family, opts.Metadata)
 	}
 	return a.AppenderV2.Append(ref, ls, st, t, v, h, fh, opts)
+}
+
+// AppendExemplars passes exemplars through; the remote_write 1.0 receiver
+// needs an appender that takes them.
+func (a metadataAppender) AppendExemplars(ref storage.SeriesRef, ls labels.Labels, es []exemplar.Exemplar) (storage.SeriesRef, error) {
+	ea, ok := a.AppenderV2.(storage.ExemplarAppenderV2)
+	if !ok {
+		return ref, fmt.Errorf("storage appender %T takes no exemplars", a.AppenderV2)
+	}
+	return ea.AppendExemplars(ref, ls, es)
 }
 
 // familyOf strips the suffixes a histogram or summary adds to its family name.

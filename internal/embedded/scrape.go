@@ -55,17 +55,28 @@ func (s *Store) NewScraper(opts ScrapeOptions) *Scraper {
 
 // Run scrapes at once and then every interval until ctx ends.
 func (sc *Scraper) Run(ctx context.Context) {
+	sc.scrapeAndLog(ctx)
+	sc.Loop(ctx)
+}
+
+// Loop scrapes every interval, starting one interval from now, until ctx
+// ends.
+func (sc *Scraper) Loop(ctx context.Context) {
 	ticker := time.NewTicker(sc.opts.Interval)
 	defer ticker.Stop()
 	for {
-		if err := sc.ScrapeOnce(ctx); err != nil && ctx.Err() == nil {
-			sc.opts.Logger.Warn("self-scrape failed", "url", sc.opts.URL, "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
+			sc.scrapeAndLog(ctx)
 		}
+	}
+}
+
+func (sc *Scraper) scrapeAndLog(ctx context.Context) {
+	if err := sc.ScrapeOnce(ctx); err != nil && ctx.Err() == nil {
+		sc.opts.Logger.Warn("self-scrape failed", "url", sc.opts.URL, "err", err)
 	}
 }
 

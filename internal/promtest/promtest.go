@@ -78,7 +78,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 			t.Errorf("serve: %v", err)
 		}
 	}()
-	a.StartSelfScrape(ln.Addr(), ln.Addr().String())
+	a.StartSelfScrape(ctx, ln.Addr(), ln.Addr().String())
 	t.Cleanup(s.Stop)
 
 	s.Key, s.Token = s.Credential(t, access.RoleOwner, access.ScopeRead|access.ScopeWrite, "")

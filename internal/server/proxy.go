@@ -259,4 +259,3 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 	}
 	s.opts.Write.ServeHTTP(w, r)
 }
-

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
 	promapi "github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"

@@ -10,12 +10,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/promgate/promgate/internal/store/postgres"
+	"github.com/promgate/promgate/internal/store/storetest"
 )
 
 // TestConcurrentOpen starts several replicas on an empty schema at once:
 // the advisory lock lets exactly one apply each migration.
 func TestConcurrentOpen(t *testing.T) {
-	u := freshSchema(t)
+	u := storetest.PostgresURL(t)
 	ctx := context.Background()
 	const n = 6
 	stores := make([]*postgres.Store, n)
@@ -51,7 +52,7 @@ func TestConcurrentOpen(t *testing.T) {
 }
 
 func TestNewerSchemaRefused(t *testing.T) {
-	u := freshSchema(t)
+	u := storetest.PostgresURL(t)
 	ctx := context.Background()
 	s, err := postgres.Open(ctx, u, nil)
 	if err != nil {

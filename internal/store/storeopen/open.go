@@ -1,0 +1,73 @@
+// Package storeopen picks and opens the store promgate is configured for. It
+// is apart from package store because it imports both implementations,
+// which import store.
+package storeopen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/promgate/promgate/internal/store"
+	"github.com/promgate/promgate/internal/store/postgres"
+	"github.com/promgate/promgate/internal/store/sqlite"
+)
+
+// SQLiteFile is the name of the SQLite database inside the data dir.
+const SQLiteFile = "promgate.db"
+
+// IsPostgres reports whether storeURL selects the PostgreSQL store.
+func IsPostgres(storeURL string) bool {
+	return strings.HasPrefix(storeURL, "postgres://") || strings.HasPrefix(storeURL, "postgresql://")
+}
+
+// Open opens PostgreSQL when storeURL is a postgres:// or postgresql:// URL,
+// and otherwise, when storeURL is empty, SQLite at <dataDir>/promgate.db,
+// creating dataDir (0700) and the file (0600) if needed. Any other URL is an
+// error rather than a silent fallback to SQLite, so a typo cannot split
+// replicas across two databases.
+func Open(ctx context.Context, storeURL, dataDir string, logger *slog.Logger) (store.Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case IsPostgres(storeURL):
+		s, err := postgres.Open(ctx, storeURL, logger)
+		if err != nil {
+			return nil, err
+		}
+		logger.InfoContext(ctx, "opened store", "store", "postgres", "url", redact(storeURL))
+		return s, nil
+	case storeURL != "":
+		return nil, fmt.Errorf("open store: unsupported store URL %q: want postgres://, postgresql:// or none for SQLite in the data dir", redact(storeURL))
+	}
+	if dataDir == "" {
+		return nil, errors.New("open store: empty data dir")
+	}
+	// 0700: the directory holds password and token hashes.
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("open store: create data dir: %w", err)
+	}
+	path := filepath.Join(dataDir, SQLiteFile)
+	s, err := sqlite.Open(ctx, path, logger)
+	if err != nil {
+		return nil, err
+	}
+	logger.InfoContext(ctx, "opened store", "store", "sqlite", "path", path)
+	return s, nil
+}
+
+// redact returns storeURL with any password replaced, for logs and errors.
+func redact(storeURL string) string {
+	u, err := url.Parse(storeURL)
+	if err != nil {
+		// Unparseable: better to show nothing than a password.
+		return "<unparseable URL>"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,67 @@
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PostgresEnv is the variable holding the URL of the PostgreSQL server
+// tests use. .ci/postgres.sh starts one and prints it.
+const PostgresEnv = "PROMGATE_TEST_POSTGRES_URL"
+
+// PostgresURL returns a URL on the test server whose connections use a new,
+// empty schema, dropped when t ends, so that tests and concurrent test runs
+// never see each other's rows. Without PROMGATE_TEST_POSTGRES_URL it skips
+// t, or fails it when CI=true: the PostgreSQL store is only ever tested
+// against a real server, and CI must not silently skip it.
+func PostgresURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv(PostgresEnv)
+	if base == "" {
+		const how = `start one with: eval "$(bash .ci/postgres.sh)"`
+		if os.Getenv("CI") == "true" {
+			t.Fatal(PostgresEnv + " is not set and CI=true: the PostgreSQL store must be tested in CI; " + how)
+		}
+		t.Skip(PostgresEnv + " is not set; skipping PostgreSQL tests (" + how + ")")
+	}
+	ctx := context.Background()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := fmt.Sprintf("promgate_test_%d_%s", os.Getpid(), hex.EncodeToString(b))
+	ident := pgx.Identifier{schema}.Sanitize()
+
+	exec := func(sql string) error {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return fmt.Errorf("connect to %s: %w", PostgresEnv, err)
+		}
+		defer func() { _ = conn.Close(ctx) }()
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec("CREATE SCHEMA " + ident); err != nil {
+		t.Fatalf("create test schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := exec("DROP SCHEMA " + ident + " CASCADE"); err != nil {
+			t.Errorf("drop test schema: %v", err)
+		}
+	})
+
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse %s: %v", PostgresEnv, err)
+	}
+	q := u.Query()
+	// pgx sends unknown URL parameters as run-time parameters at connect.
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

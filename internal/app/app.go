@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +25,7 @@ import (
 	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/storeopen"
 )
 
 // Config is everything `promgate serve` can be told.
@@ -192,10 +191,7 @@ func (a *App) dataSourceInfos(ctx context.Context) ([]mgmtapi.DataSourceInfo, er
 }
 
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
-	if strings.HasPrefix(cfg.StoreURL, "postgres://") || strings.HasPrefix(cfg.StoreURL, "postgresql://") {
-		return nil, errors.New("postgres store not wired yet")
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "promgate.db"), cfg.Logger)
+	st, err := storeopen.Open(ctx, cfg.StoreURL, cfg.DataDir, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

@@ -105,6 +105,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(b.Bytes())
 }
 
+func (f *fakeAPI) requestCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.requests)
+}
+
 func constant(v string) func(int64) (string, bool) {
 	return func(int64) (string, bool) { return v, true }
 }
@@ -387,8 +393,8 @@ func TestRangeChunkBoundaries(t *testing.T) {
 				t.Fatalf("counts a=%d b=%d c=%d, want %d %d %d", count["a"], count["b"], count["c"], tc.totalPoints, wantB, wantC)
 			}
 			wantReq := int((tc.totalPoints + int64(tc.points) - 1) / int64(tc.points))
-			if len(f.requests) != wantReq {
-				t.Fatalf("%d requests, want %d", len(f.requests), wantReq)
+			if n := f.requestCount(); n != wantReq {
+				t.Fatalf("%d requests, want %d", n, wantReq)
 			}
 		})
 	}
@@ -609,7 +615,7 @@ func TestWriteErrorStopsExport(t *testing.T) {
 	if !errors.Is(err, io.ErrClosedPipe) {
 		t.Fatalf("got %v", err)
 	}
-	if n := len(f.requests); n > 20 {
+	if n := f.requestCount(); n > 20 {
 		t.Fatalf("%d requests after the writer failed: the export did not stop", n)
 	}
 }

@@ -43,11 +43,10 @@ These work while the server runs: SQLite is in WAL mode, and the server notices
 revocations and role changes within about a second.
 `
 
-// errUsage marks a command-line mistake; the message is for the user.
-var errUsage = errors.New("usage")
-
+// usageErr marks a command-line mistake (exit status 2, via main.go's
+// usageError).
 func usageErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+	return usageError{"admin: " + fmt.Sprintf(format, args...)}
 }
 
 // runAdmin runs `promgate admin ...`; args excludes "admin".

@@ -111,7 +111,7 @@ func newFixture(t testing.TB, o Options, allowSession bool) *fixture {
 
 type principalJSON struct {
 	Kind, Role, Login, Key, Scope, Selector string
-	DataSourceIDs                          []int64
+	DataSourceIDs                           []int64
 }
 
 func echoPrincipal(w http.ResponseWriter, r *http.Request) {

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -21,7 +20,7 @@ import (
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/storeopen"
 )
 
 const adminUsage = `usage: promgate admin <command> [flags]
@@ -164,13 +163,7 @@ func cliActorName() string {
 // openAdminStore opens the store the server uses: SQLite in the data dir,
 // or PostgreSQL when a URL is given.
 func openAdminStore(ctx context.Context, dataDir, storeURL string, logger *slog.Logger) (store.Store, error) {
-	if storeURL != "" {
-		return nil, fmt.Errorf("open store: PostgreSQL (--store-url) is not supported by this build yet")
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "promgate.db"), logger)
+	st, err := storeopen.Open(ctx, storeURL, dataDir, logger)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

@@ -385,3 +385,56 @@ func BenchmarkAuthenticate(b *testing.B) {
 		})
 	}
 }
+
+func TestAuditEvents(t *testing.T) {
+	f := newFixture(t, Options{}, true)
+	ctx := context.Background()
+	f.user(t, "keeper", access.RoleOwner)
+	u := f.user(t, "gina", access.RoleEditor)
+	c, _ := f.cred(t, CredentialSpec{UserID: &u.ID})
+	steps := []func() error{
+		func() error { return f.a.SetUserRole(ctx, SystemActor, u.ID, access.RoleViewer) },
+		func() error { return f.a.SetUserDisabled(ctx, SystemActor, u.ID, true) },
+		func() error { return f.a.RevokeCredential(ctx, SystemActor, c.ID) },
+		func() error { return f.a.DeleteUser(ctx, SystemActor, u.ID) },
+	}
+	for _, s := range steps {
+		if err := s(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Logins: one failure, one success, through Login itself.
+	req := func() *http.Request {
+		r, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/api-server/v1/login", nil)
+		r.RemoteAddr = "192.0.2.1:1234"
+		return r
+	}
+	if _, _, err := f.a.Login(ctx, noopWriter{}, req(), "keeper", "wrong-password"); err != ErrLoginFailed {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, _, err := f.a.Login(ctx, noopWriter{}, req(), "keeper", "password-keeper"); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	events, err := f.st.ListAudit(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, e := range events {
+		got[e.Action] = true
+		if strings.Contains(e.Detail+e.Target, "password-") {
+			t.Errorf("audit event carries a password: %+v", e)
+		}
+	}
+	for _, want := range []string{"user.create", "credential.create", "user.role", "user.disable", "credential.revoke", "user.delete", "login.failure", "login.success"} {
+		if !got[want] {
+			t.Errorf("no %s audit event (have %v)", want, got)
+		}
+	}
+}
+
+type noopWriter struct{}
+
+func (noopWriter) Header() http.Header         { return http.Header{} }
+func (noopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (noopWriter) WriteHeader(int)             {}

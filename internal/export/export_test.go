@@ -656,3 +656,45 @@ func TestWideAndTable(t *testing.T) {
 		t.Fatalf("table:\n%s(want like %q)", out.String(), want)
 	}
 }
+
+func TestJSONMergedAcrossChunks(t *testing.T) {
+	f := &fakeAPI{series: []fakeSeries{
+		{metric: map[string]string{"__name__": "a", "job": "x"}, value: func(t int64) (string, bool) { return strconv.FormatInt(t%7, 10), true }},
+		{metric: map[string]string{"__name__": "b"}, value: func(t int64) (string, bool) { return "NaN", t%3000 != 0 }},
+	}}
+	client := startFake(t, f)
+	decode := func(points int) any {
+		ex := &Exporter{Client: client, ChunkPoints: points, Options: Options{Format: JSON}}
+		var out bytes.Buffer
+		if err := ex.Range(context.Background(), &out, "q", time.UnixMilli(500), time.UnixMilli(500+99_000), time.Second); err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+			t.Fatalf("invalid JSON: %v\n%s", err, out.String())
+		}
+		return v
+	}
+	one, merged := decode(1000), decode(7)
+	a, _ := json.Marshal(one)
+	b, _ := json.Marshal(merged)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("merged chunks differ from one request:\n%s\n%s", a, b)
+	}
+}
+
+func TestProgressBar(t *testing.T) {
+	var out bytes.Buffer
+	b := NewBar(&out)
+	b.Update(5, 10, 123)
+	b.Update(6, 10, 150) // throttled
+	b.Update(10, 10, 300)
+	b.Finish()
+	s := out.String()
+	if !strings.Contains(s, " 50%") || !strings.Contains(s, "100%") || strings.Contains(s, " 60%") || !strings.HasSuffix(s, "\r\033[K") {
+		t.Fatalf("bar output %q", s)
+	}
+	if IsTerminal(&out) {
+		t.Fatal("a buffer is not a terminal")
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/embedded"
 	"github.com/promgate/promgate/internal/mgmtapi"
+	"github.com/promgate/promgate/internal/secrets"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/store"
 	"github.com/promgate/promgate/internal/store/storeopen"
@@ -41,9 +42,12 @@ type Config struct {
 	MaxConcurrency   int
 	// RatePerCredential is requests per second per API credential; 0: none.
 	RatePerCredential float64
-	OwnerPassword     string // for the first OWNER; empty: random, in a file
-	Version           string
-	Logger            *slog.Logger
+	// SecretKeyFile holds the key that encrypts data source secrets;
+	// empty: <DataDir>/secret.key, created on first start.
+	SecretKeyFile string
+	OwnerPassword string // for the first OWNER; empty: random, in a file
+	Version       string
+	Logger        *slog.Logger
 }
 
 // App is a running promgate, minus its listener.
@@ -107,7 +111,10 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	a.Auth = auth.New(auth.Options{Store: a.Store, Logger: cfg.Logger})
 	a.closers = append(a.closers, a.Auth.Close)
 
-	a.Sources = datasource.NewRegistry(datasource.NewEmbedded(a.TSDB), nil)
+	dsAPI, err := a.remoteDataSources(cfg)
+	if err != nil {
+		return nil, err
+	}
 	mgmt := mgmtapi.New(mgmtapi.Options{
 		Store:       a.Store,
 		Auth:        a.Auth,
@@ -120,7 +127,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		Registry:          a.Sources,
 		Write:             http.HandlerFunc(a.TSDB.ServeAPI),
 		Auth:              a.Auth,
-		Management:        mgmt,
+		Management:        withDataSourceAPI(dsAPI, mgmt),
 		Gatherer:          a.Registry,
 		Registerer:        a.Registry,
 		Ready:             a.TSDB.Ready,
@@ -188,6 +195,47 @@ func (a *App) dataSourceInfos(ctx context.Context) ([]mgmtapi.DataSourceInfo, er
 		out = append(out, mgmtapi.DataSourceInfo{ID: in.ID, UID: in.UID, Name: in.Name, Type: in.Type, Env: in.Env, Site: in.Site})
 	}
 	return out, nil
+}
+
+// remoteDataSources sets a.Sources to the embedded store plus the remote
+// data sources kept in the store, and returns their management API.
+func (a *App) remoteDataSources(cfg Config) (http.Handler, error) {
+	keyFile := cfg.SecretKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.DataDir, secrets.DefaultFileName)
+	}
+	box, created, err := secrets.LoadOrCreate(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("data source secret key: %w", err)
+	}
+	if created {
+		a.logger.Info("generated the key that encrypts data source secrets; back it up with the database", "file", keyFile)
+		if cfg.StoreURL != "" {
+			a.logger.Warn("with a shared store every replica needs the same --secret-key-file", "file", keyFile)
+		}
+	}
+	codec := datasource.NewCodec(box)
+	fwd := datasource.NewForwarder(nil, a.logger, cfg.Version)
+	a.closers = append(a.closers, fwd.Close)
+	remotes := datasource.NewSources(datasource.SourcesOptions{Store: a.Store, Codec: codec, Forwarder: fwd, Logger: a.logger})
+	embeddedDS := datasource.NewEmbedded(a.TSDB)
+	a.Sources = datasource.NewRegistry(embeddedDS, remotes)
+	return datasource.NewAPI(datasource.APIOptions{
+		Manager:  datasource.NewManager(datasource.ManagerOptions{Store: a.Store, Codec: codec, Forwarder: fwd, OnChange: remotes.Invalidate, Logger: a.logger}),
+		Auth:     a.Auth,
+		Embedded: embeddedDS.Info(),
+		Logger:   a.logger,
+	}), nil
+}
+
+// withDataSourceAPI sends /api-server/v1/datasources[/...] to the data
+// source API and the rest of /api-server/v1/ to the management API.
+func withDataSourceAPI(dsAPI, mgmt http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(datasource.APIPrefix, dsAPI)
+	mux.Handle(datasource.APIPrefix+"/", dsAPI)
+	mux.Handle("/", mgmt)
+	return mux
 }
 
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {

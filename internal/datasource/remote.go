@@ -1,0 +1,447 @@
+package datasource
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/promgate/promgate/internal/promapi"
+)
+
+// peekSize is how much of a backend answer is read before anything is sent
+// to the caller. An answer that fits is checked to be whole, valid JSON
+// and can still be replaced by a 502; a longer one is streamed.
+const peekSize = 32 << 10
+
+// Response headers a backend may pass to the caller. Everything else
+// (Set-Cookie, WWW-Authenticate, hop-by-hop headers, server banners) stays
+// behind. Content-Encoding is not among them: the transport asks the
+// backend for gzip and decodes it, and the caller gets identity, as from
+// the embedded data source.
+var passHeaders = []string{"Content-Type", "Cache-Control", "Expires", "Last-Modified"}
+
+// Forwarder is what every remote data source shares: one HTTP transport
+// (so connections to a backend are kept alive across requests and data
+// sources) and reusable read buffers.
+type Forwarder struct {
+	rt        http.RoundTripper
+	logger    *slog.Logger
+	userAgent string
+	readers   sync.Pool
+	copyBufs  sync.Pool
+}
+
+// NewTransport is the transport remote data sources use: keep-alives with
+// enough idle connections per backend for a busy Grafana, bounded dial,
+// TLS and header waits. Per-request time is bounded by each data source's
+// timeout on the request context.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                  http.ProxyFromEnvironment,
+		DialContext:            (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           512,
+		MaxIdleConnsPerHost:    64,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 1 << 20,
+	}
+}
+
+// NewForwarder returns a Forwarder sending through rt (NewTransport() when
+// nil). version goes into the User-Agent.
+func NewForwarder(rt http.RoundTripper, logger *slog.Logger, version string) *Forwarder {
+	if rt == nil {
+		rt = NewTransport()
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if version == "" {
+		version = "dev"
+	}
+	return &Forwarder{rt: rt, logger: logger, userAgent: "promgate/" + version}
+}
+
+// Close drops idle backend connections.
+func (f *Forwarder) Close() error {
+	if c, ok := f.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Remote is a Prometheus-compatible backend reached over HTTP.
+type Remote struct {
+	fwd     *Forwarder
+	info    Info
+	base    *url.URL
+	auth    string // the whole Authorization value; "" for none
+	headers http.Header
+	timeout time.Duration
+	redact  *strings.Replacer // blanks the secrets out of any text we pass on
+}
+
+// NewRemote builds the data source for s (normalized).
+func (f *Forwarder) NewRemote(s Settings) (*Remote, error) {
+	base, err := url.Parse(s.URL)
+	if err != nil {
+		return nil, fmt.Errorf("data source %q: bad url", s.Name)
+	}
+	rm := &Remote{
+		fwd:     f,
+		info:    Info{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", URL: s.URL, Env: s.Env, Site: s.Site},
+		base:    base,
+		headers: http.Header{},
+		timeout: s.Timeout,
+	}
+	if rm.timeout <= 0 {
+		rm.timeout = DefaultTimeout
+	}
+	var secretText []string
+	switch {
+	case s.BearerToken != "":
+		rm.auth = "Bearer " + s.BearerToken
+		secretText = append(secretText, s.BearerToken)
+	case s.BasicAuthUser != "":
+		req := http.Request{Header: http.Header{}}
+		req.SetBasicAuth(s.BasicAuthUser, s.BasicAuthPassword)
+		rm.auth = req.Header.Get("Authorization")
+		if s.BasicAuthPassword != "" {
+			secretText = append(secretText, s.BasicAuthPassword)
+		}
+		secretText = append(secretText, strings.TrimPrefix(rm.auth, "Basic "))
+	}
+	for k, v := range s.Headers {
+		ck := http.CanonicalHeaderKey(k)
+		if forbiddenHeaders[ck] { // rows are validated on write; this is the second line
+			continue
+		}
+		rm.headers.Set(ck, v)
+	}
+	var pairs []string
+	for _, t := range secretText {
+		if len(t) >= 4 { // shorter ones would blank out ordinary words
+			pairs = append(pairs, t, "[redacted]")
+		}
+	}
+	rm.redact = strings.NewReplacer(pairs...)
+	return rm, nil
+}
+
+// Info implements DataSource.
+func (rm *Remote) Info() Info { return rm.info }
+
+// newRequest builds the backend request: the canonical one, then the data
+// source's extra headers, then its credentials last so nothing can replace
+// them.
+func (rm *Remote) newRequest(ctx context.Context, req *promapi.Request) (*http.Request, error) {
+	hr, err := req.NewHTTPRequest(ctx, rm.base)
+	if err != nil {
+		return nil, err
+	}
+	rm.decorate(hr)
+	return hr, nil
+}
+
+func (rm *Remote) decorate(hr *http.Request) {
+	for k, v := range rm.headers {
+		hr.Header[k] = v
+	}
+	hr.Header.Set("User-Agent", rm.fwd.userAgent)
+	hr.Header.Set("Accept", "application/json")
+	if rm.auth != "" {
+		hr.Header.Set("Authorization", rm.auth)
+	}
+}
+
+// Serve implements DataSource. It answers:
+//   - the backend's status and body, streamed, when it looks like the
+//     Prometheus API (JSON);
+//   - 502 unavailable when the backend cannot be reached, redirects,
+//     refuses promgate's credentials (401/403/407), or answers 2xx with a
+//     body that is not JSON, or is cut short (when the cut is seen only
+//     after streaming began, the connection to the caller is aborted so it
+//     sees an error, never a clean truncated body);
+//   - the backend's status with a Prometheus-format error when an error
+//     answer is not JSON (an HTML error page of a load balancer);
+//   - 504 timeout when the data source's timeout passes.
+func (rm *Remote) Serve(w http.ResponseWriter, r *http.Request, req *promapi.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), rm.timeout)
+	defer cancel()
+	hr, err := rm.newRequest(ctx, req)
+	if err != nil {
+		promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, "build backend request")
+		return
+	}
+	start := time.Now()
+	resp, err := rm.fwd.rt.RoundTrip(hr)
+	if err != nil {
+		rm.writeFailure(w, r, ctx, err, start)
+		return
+	}
+	defer func() { _ = resp.Body.Close() }()
+	rm.relay(w, r, ctx, resp, start)
+}
+
+func (rm *Remote) relay(w http.ResponseWriter, r *http.Request, ctx context.Context, resp *http.Response, start time.Time) {
+	name := rm.info.Name
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		rm.unavailable(w, "answered with a redirect (HTTP %d): check the data source URL", resp.StatusCode)
+		return
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusProxyAuthRequired:
+		// Not the caller's fault: their credential was accepted by promgate.
+		rm.unavailable(w, "refused promgate's credentials for it (HTTP %d): check the data source's basic auth or bearer token", resp.StatusCode)
+		return
+	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		rm.unavailable(w, "answered with Content-Encoding %q, which promgate did not ask for", ce)
+		return
+	}
+	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
+	isJSON := jsonContentType(resp.Header.Get("Content-Type"))
+
+	br := rm.fwd.reader(resp.Body)
+	defer func() {
+		br.Reset(nil) // drop the body before pooling
+		rm.fwd.readers.Put(br)
+	}()
+	head, perr := br.Peek(peekSize)
+	complete := errors.Is(perr, io.EOF)
+	if perr != nil && !complete {
+		if errors.Is(perr, bufio.ErrBufferFull) {
+			perr = nil
+		} else {
+			rm.writeFailure(w, r, ctx, perr, start)
+			return
+		}
+	}
+	if complete {
+		if ok2xx && (!isJSON || !json.Valid(head)) {
+			rm.unavailable(w, "answered HTTP %d with a body that is not valid JSON (%s)", resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), head))
+			return
+		}
+		if !ok2xx && (!isJSON || !json.Valid(head)) {
+			rm.wrapErrorBody(w, resp.StatusCode, head)
+			return
+		}
+		copyHeaders(w.Header(), resp.Header)
+		w.Header().Set("Content-Length", strconv.Itoa(len(head)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(head)
+		return
+	}
+	// Too long to hold: check what can be checked before committing.
+	if !isJSON || firstNonSpace(head) != '{' {
+		if !ok2xx {
+			rm.wrapErrorBody(w, resp.StatusCode, head)
+			return
+		}
+		rm.unavailable(w, "answered HTTP %d with a body that is not JSON (%s)", resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), head))
+		return
+	}
+	copyHeaders(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	tw := &tailWriter{w: w}
+	bufp := rm.fwd.copyBuf()
+	_, err := io.CopyBuffer(tw, br, *bufp)
+	rm.fwd.copyBufs.Put(bufp)
+	if err == nil && tw.last != '}' {
+		err = errors.New("body does not end a JSON object")
+	}
+	if err != nil {
+		if tw.writeErr {
+			return // the caller went away
+		}
+		rm.fwd.logger.WarnContext(r.Context(), "data source answer cut short; aborting the response",
+			"datasource", name, "id", rm.info.ID, "err", rm.redact.Replace(err.Error()), "took", time.Since(start))
+		// The header is out: the only honest signal left is a broken
+		// response, which every HTTP client reports as an error.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// wrapErrorBody answers status with a Prometheus-format error quoting the
+// start of a backend's non-JSON error body.
+func (rm *Remote) wrapErrorBody(w http.ResponseWriter, status int, body []byte) {
+	snippet := strings.TrimSpace(strings.ToValidUTF8(string(body[:min(len(body), 200)]), ""))
+	snippet = strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return ' '
+		}
+		return r
+	}, snippet)
+	msg := fmt.Sprintf("data source %q answered HTTP %d", rm.info.Name, status)
+	if snippet != "" {
+		msg += ": " + rm.redact.Replace(snippet)
+	}
+	promapi.WriteError(w, status, errorTypeFor(status), msg)
+}
+
+func (rm *Remote) unavailable(w http.ResponseWriter, format string, args ...any) {
+	msg := fmt.Sprintf("data source %q ", rm.info.Name) + fmt.Sprintf(format, args...)
+	promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable, rm.redact.Replace(msg))
+}
+
+// writeFailure answers a request that got no usable answer.
+func (rm *Remote) writeFailure(w http.ResponseWriter, r *http.Request, ctx context.Context, err error, start time.Time) {
+	name := rm.info.Name
+	switch {
+	case r.Context().Err() != nil:
+		promapi.WriteError(w, 499, promapi.ErrCanceled, "request canceled by the caller")
+		return
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		rm.fwd.logger.WarnContext(r.Context(), "data source timed out", "datasource", name, "id", rm.info.ID, "timeout", rm.timeout)
+		promapi.WriteError(w, http.StatusGatewayTimeout, promapi.ErrTimeout,
+			fmt.Sprintf("data source %q did not answer within %s", name, rm.timeout))
+		return
+	}
+	reason := describeNetError(err)
+	rm.fwd.logger.WarnContext(r.Context(), "data source unreachable", "datasource", name, "id", rm.info.ID,
+		"err", rm.redact.Replace(err.Error()), "took", time.Since(start))
+	promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable,
+		rm.redact.Replace(fmt.Sprintf("data source %q unreachable: %s", name, reason)))
+}
+
+// describeNetError says why a request failed without the URL (url.Error
+// and some dial errors would quote it).
+func describeNetError(err error) string {
+	var (
+		dnsErr  *net.DNSError
+		opErr   *net.OpError
+		certErr *tls.CertificateVerificationError
+		recErr  tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsNotFound {
+			return "host not found"
+		}
+		return "cannot resolve host"
+	case errors.As(err, &certErr):
+		return "TLS certificate not trusted"
+	case errors.As(err, &recErr):
+		return "TLS handshake failed (is the URL https but the server plain http?)"
+	case errors.As(err, &opErr):
+		if opErr.Err != nil {
+			return opErr.Op + ": " + innermost(opErr.Err).Error()
+		}
+		return opErr.Op + " failed"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed by the backend"
+	}
+	return "request failed"
+}
+
+func innermost(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
+
+func errorTypeFor(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return promapi.ErrBadData
+	case http.StatusNotFound:
+		return promapi.ErrNotFound
+	case http.StatusUnprocessableEntity:
+		return promapi.ErrExecution
+	case http.StatusTooManyRequests:
+		return promapi.ErrTooMany
+	case http.StatusServiceUnavailable:
+		return promapi.ErrUnavailable
+	case http.StatusGatewayTimeout:
+		return promapi.ErrTimeout
+	case 499:
+		return promapi.ErrCanceled
+	}
+	if status >= 500 {
+		return promapi.ErrUnavailable
+	}
+	return promapi.ErrBadData
+}
+
+func jsonContentType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+func describeBody(ct string, body []byte) string {
+	if ct == "" {
+		ct = "no Content-Type"
+	}
+	return fmt.Sprintf("%s, %d bytes", ct, len(body))
+}
+
+func firstNonSpace(b []byte) byte {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+func copyHeaders(dst, src http.Header) {
+	for _, k := range passHeaders {
+		if v := src.Values(k); len(v) > 0 {
+			dst[k] = append([]string(nil), v...)
+		}
+	}
+	dst.Set("X-Content-Type-Options", "nosniff")
+}
+
+func (f *Forwarder) reader(body io.Reader) *bufio.Reader {
+	if br, ok := f.readers.Get().(*bufio.Reader); ok {
+		br.Reset(body)
+		return br
+	}
+	return bufio.NewReaderSize(body, peekSize)
+}
+
+func (f *Forwarder) copyBuf() *[]byte {
+	if b, ok := f.copyBufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 32<<10)
+	return &b
+}
+
+// tailWriter remembers the last non-space byte written, to notice a body
+// that ends before its JSON does.
+type tailWriter struct {
+	w        io.Writer
+	last     byte
+	writeErr bool
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	if b := bytes.TrimRight(p, " \t\r\n"); len(b) > 0 {
+		t.last = b[len(b)-1]
+	}
+	n, err := t.w.Write(p)
+	if err != nil {
+		t.writeErr = true
+	}
+	return n, err
+}

@@ -71,8 +71,9 @@ series (Prometheus refuses more than 11,000), fetched --concurrency at a time
 and written in time order with constant memory (csv, tsv). table, wide, png,
 svg, and json of more than one chunk hold the whole result (--max-samples).
 Times: RFC 3339, unix seconds, now, or relative to now (-6h, now-30m).
-The CSV header is the label union of the first chunk; a label first seen
-later is an error naming it: rerun with --labels to fix the columns.
+The CSV header is the label union of the first chunk with data (exact when
+one request covers the range); a label name first seen in a later chunk is an
+error naming it: rerun with --labels to fix the columns.
 
 Examples:
   promgate query-range 'rate(http_requests_total[5m])' --start -6h --step 1m

@@ -698,3 +698,32 @@ func TestProgressBar(t *testing.T) {
 		t.Fatal("a buffer is not a terminal")
 	}
 }
+
+func TestHeaderFromFirstNonEmptyChunk(t *testing.T) {
+	// Data starts in the fourth chunk: the header must come from there, once.
+	f := &fakeAPI{series: []fakeSeries{
+		{metric: map[string]string{"__name__": "a", "job": "x"}, value: func(t int64) (string, bool) { return "1", t >= 35_000 }},
+		{metric: map[string]string{"__name__": "a", "pod": "p"}, value: func(t int64) (string, bool) { return "2", t >= 38_000 }},
+	}}
+	client := startFake(t, f)
+	for _, conc := range []int{1, 4} {
+		ex := &Exporter{Client: client, ChunkPoints: 10, Concurrency: conc}
+		var out bytes.Buffer
+		if err := ex.Range(context.Background(), &out, "a", time.Unix(0, 0), time.Unix(99, 0), time.Second); err != nil {
+			t.Fatal(err)
+		}
+		recs := readCSV(t, out.String())
+		if strings.Join(recs[0], ",") != "name,timestamp,value,job,pod" || len(recs) != 1+65+62 {
+			t.Fatalf("concurrency %d: header %v, %d records", conc, recs[0], len(recs))
+		}
+	}
+	// Fixed labels: header written once by chunk 0 even when it is empty.
+	ex := &Exporter{Client: client, ChunkPoints: 10, Options: Options{Labels: []string{"pod"}}}
+	var out bytes.Buffer
+	if err := ex.Range(context.Background(), &out, "a", time.Unix(0, 0), time.Unix(99, 0), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if recs := readCSV(t, out.String()); strings.Join(recs[0], ",") != "name,timestamp,value,pod" || len(recs) != 1+65+62 {
+		t.Fatalf("fixed labels: header %v, %d records", recs[0], len(recs))
+	}
+}

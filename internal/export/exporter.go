@@ -122,10 +122,48 @@ type job struct {
 	samples int64
 }
 
-// header is the CSV column list, decided by chunk 0 and awaited by the others.
+// header is the CSV column list. Unless fixed by Options.Labels, it is the
+// label union of the first chunk that has any series: chunks take turns in
+// order; an empty chunk passes the turn on, the first non-empty one (or the
+// last chunk, if all are empty) decides and writes the header line. Later
+// chunks render against it.
 type header struct {
-	done   chan struct{}
-	labels []string
+	mu      sync.Mutex
+	decided bool
+	labels  []string
+	turn    int           // the chunk whose turn it is to decide
+	changed chan struct{} // closed and replaced whenever turn or decided changes
+}
+
+func newHeader(fixed []string) *header {
+	return &header{decided: fixed != nil, labels: fixed, changed: make(chan struct{})}
+}
+
+// await blocks until the header is decided or it is chunk k's turn to decide.
+func (h *header) await(ctx context.Context, k int) (labels []string, decided bool, err error) {
+	for {
+		h.mu.Lock()
+		if h.decided || h.turn == k {
+			labels, decided = h.labels, h.decided
+			h.mu.Unlock()
+			return labels, decided, nil
+		}
+		ch := h.changed
+		h.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, false, context.Cause(ctx)
+		}
+	}
+}
+
+func (h *header) update(f func()) {
+	h.mu.Lock()
+	f()
+	close(h.changed)
+	h.changed = make(chan struct{})
+	h.mu.Unlock()
 }
 
 type fetchFunc func(ctx context.Context, k int) (io.ReadCloser, error)
@@ -174,10 +212,7 @@ func (e *Exporter) run(ctx context.Context, w io.Writer, n int, fetch fetchFunc,
 		}
 		wg.Wait()
 	}()
-	hdr := &header{done: make(chan struct{}), labels: opt.Labels}
-	if hdr.labels != nil {
-		close(hdr.done)
-	}
+	hdr := newHeader(opt.Labels)
 	pool := &sync.Pool{New: func() any { return make([]byte, 0, rowBufSize) }}
 	streaming := opt.Format.streams()
 
@@ -282,9 +317,9 @@ func (e *Exporter) run(ctx context.Context, w io.Writer, n int, fetch fetchFunc,
 	return nil
 }
 
-// streamJob fetches one chunk and renders its rows into j.blocks. Chunk 0
-// decides the header: it spools its body, reads the label names, publishes
-// them, then renders; the other chunks fetch meanwhile and wait for it.
+// streamJob fetches one chunk and renders its rows into j.blocks. While the
+// header is undecided the chunk whose turn it is spools its body, reads the
+// label names, and decides (see header); the other chunks fetch meanwhile.
 func (e *Exporter) streamJob(ctx context.Context, j *job, fetch fetchFunc, hdr *header, opt Options, n int, pool *sync.Pool, warn func(kind, msg string)) {
 	defer close(j.blocks)
 	body, err := fetch(ctx, j.k)
@@ -293,9 +328,14 @@ func (e *Exporter) streamJob(ctx context.Context, j *job, fetch fetchFunc, hdr *
 		return
 	}
 	defer body.Close()
+	labels, decided, err := hdr.await(ctx, j.k)
+	if err != nil {
+		j.err = err
+		return
+	}
 	var src io.Reader = body
-	strict := false
-	if j.k == 0 && opt.Labels == nil {
+	writeHeader := false
+	if !decided {
 		sp := newSpool(1 << 20)
 		defer sp.Close()
 		if _, err := io.Copy(sp, body); err != nil {
@@ -312,20 +352,18 @@ func (e *Exporter) streamJob(ctx context.Context, j *job, fetch fetchFunc, hdr *
 			j.err = err
 			return
 		}
-		hdr.labels = u.sorted()
-		close(hdr.done)
+		if u.nSeries == 0 && j.k < n-1 {
+			// Nothing here to write: let the next chunk decide.
+			hdr.update(func() { hdr.turn = j.k + 1 })
+			return
+		}
+		labels = u.sorted()
+		hdr.update(func() { hdr.labels, hdr.decided = labels, true })
+		writeHeader = true
 		if src, err = sp.reader(); err != nil {
 			j.err = err
 			return
 		}
-	} else if opt.Labels == nil {
-		select {
-		case <-hdr.done:
-		case <-ctx.Done():
-			j.err = context.Cause(ctx)
-			return
-		}
-		strict = true
 	}
 	flush := func(b []byte) ([]byte, error) {
 		select {
@@ -335,9 +373,11 @@ func (e *Exporter) streamJob(ctx context.Context, j *job, fetch fetchFunc, hdr *
 		}
 		return pool.Get().([]byte)[:0], nil
 	}
-	rw := newRowWriter(opt.Format, opt, hdr.labels, strict, flush)
+	// Only a header guessed from part of the result makes unknown labels an error.
+	strict := opt.Labels == nil && !writeHeader
+	rw := newRowWriter(opt.Format, opt, labels, strict, flush)
 	rw.buf = pool.Get().([]byte)[:0]
-	if j.k == 0 {
+	if writeHeader || (opt.Labels != nil && j.k == 0) {
 		if err := rw.header(); err != nil {
 			j.err = err
 			return

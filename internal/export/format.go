@@ -15,7 +15,17 @@
 // API's strings (1, 0.25, NaN, +Inf, -Inf). A native histogram sample is one
 // row whose value is the API's JSON object for it
 // ({"count":"3","sum":"4","buckets":[[0,"0.5","1","2"]]}), since no single
-// number stands for it. Lines end in \n; quoting is minimal (fields holding a
+// number stands for it.
+//
+// The header must precede the first row, so for a range split into chunks it
+// is the label union of the first chunk that has any series (that chunk is
+// spooled and read twice: memory, not a temp file, while under 1 MiB); a
+// later series with a label outside it fails the export with a HeaderError
+// naming the label and the --labels list that fixes it. One request (instant
+// queries, short ranges) always gets the exact union, like the script.
+// Options.Labels fixes the columns up front and drops other labels.
+//
+// Lines end in \n; quoting is minimal (fields holding a
 // comma, quote, CR or LF are quoted, quotes doubled), as Python's csv does.
 package export
 

@@ -104,7 +104,7 @@ func (e *HeaderError) Error() string {
 	all := append(append([]string(nil), e.Header...), e.Label)
 	sort.Strings(all)
 	return fmt.Sprintf("series %s has label %q, which is not among the CSV columns already written "+
-		"(the header is the label union of the first chunk); rerun with --labels %s",
+		"(the header is the label union of the first chunk with data); rerun with --labels %s",
 		e.Series, e.Label, strings.Join(all, ","))
 }
 
@@ -240,13 +240,15 @@ func appendTSVField(b, f []byte) []byte {
 
 // labelUnion collects the sorted label names of a result, without __name__.
 type labelUnion struct {
-	names map[string]struct{}
+	names   map[string]struct{}
+	nSeries int
 }
 
 func newLabelUnion() *labelUnion { return &labelUnion{names: map[string]struct{}{}} }
 
 func (u *labelUnion) begin(string) error { return nil }
 func (u *labelUnion) series(m Metric) error {
+	u.nSeries++
 	for _, l := range m {
 		if l.Name != metricNameLabel {
 			u.names[l.Name] = struct{}{}

@@ -56,8 +56,9 @@ func (b *Bar) Update(done, total, samples int64) {
 	}
 	n := int(frac * width)
 	bar := strings.Repeat("=", n) + strings.Repeat(" ", width-n)
-	fmt.Fprintf(b.w, "\r[%s] %3.0f%%  %d/%d steps  %d samples  %s ",
-		bar, frac*100, done, total, samples, now.Sub(b.start).Truncate(100*time.Millisecond))
+	// Floor, so 100% means done.
+	fmt.Fprintf(b.w, "\r[%s] %3d%%  %d/%d steps  %d samples  %s ",
+		bar, int(frac*100), done, total, samples, now.Sub(b.start).Truncate(100*time.Millisecond))
 	b.drawn = true
 }
 

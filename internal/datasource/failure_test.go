@@ -1,0 +1,208 @@
+package datasource_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promgate/promgate/internal/promtest"
+)
+
+// bigJSON is a valid Prometheus answer of about n bytes, longer than what
+// promgate holds before streaming.
+func bigJSON(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"status":"success","data":{"resultType":"vector","result":[`)
+	for i := 0; b.Len() < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"metric":{"__name__":"m","i":"%d"},"value":[1700000000,"%d"]}`, i, i)
+	}
+	b.WriteString(`]}}`)
+	return b.String()
+}
+
+func TestProxyBackendDown(t *testing.T) {
+	front := promtest.Start(t)
+	addr := closedPort(t)
+	ds := addDataSource(t, front, map[string]any{"name": "down", "url": "http://" + addr, "env": "test", "basicAuthUser": "u", "basicAuthPassword": "down-password-xyz"})
+	status, body := owner(front).do(t, http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/query?query=up", nil)
+	e := decodeErr(t, body)
+	if status != http.StatusBadGateway || e.ErrorType != "unavailable" || !strings.HasPrefix(e.Error, `data source "down" unreachable: `) {
+		t.Fatalf("%d %s", status, body)
+	}
+	for _, secret := range []string{"down-password-xyz", addr} {
+		if strings.Contains(string(body), secret) {
+			t.Errorf("error names %q: %s", secret, body)
+		}
+	}
+}
+
+func TestProxyBackendSlow(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	front, _, ds := frontWithRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}, map[string]any{"timeoutSeconds": 1})
+	start := time.Now()
+	status, body := owner(front).do(t, http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/query?query=up", nil)
+	took := time.Since(start)
+	e := decodeErr(t, body)
+	if status != http.StatusGatewayTimeout || e.ErrorType != "timeout" || e.Error != `data source "recorded" did not answer within 1s` {
+		t.Fatalf("%d %s", status, body)
+	}
+	if took < time.Second || took > 5*time.Second {
+		t.Fatalf("took %s, want about the 1s timeout", took)
+	}
+}
+
+// TestProxyBackendAnswers: what each kind of backend answer becomes.
+func TestProxyBackendAnswers(t *testing.T) {
+	big := bigJSON(300 << 10)
+	promErrBody := `{"status":"error","errorType":"bad_data","error":"parse error"}`
+	basic := base64.StdEncoding.EncodeToString([]byte("dsuser:ds-password-123"))
+	cases := []struct {
+		name       string
+		handle     http.HandlerFunc
+		wantStatus int
+		wantType   string // errorType of a Prometheus error; "" for a pass-through
+		wantBody   string // exact pass-through body
+		wantInErr  string
+		brokenBody bool // the caller must see a transfer error
+	}{
+		{"valid small", reply(200, "application/json", `{"status":"success","data":[]}`), 200, "", `{"status":"success","data":[]}`, "", false},
+		{"valid big streamed", reply(200, "application/json", big), 200, "", big, "", false},
+		{"prometheus error passes", reply(400, "application/json", promErrBody), 400, "", promErrBody, "", false},
+		{"422 passes", reply(422, "application/json", `{"status":"error","errorType":"execution","error":"too many samples"}`), 422, "", `{"status":"error","errorType":"execution","error":"too many samples"}`, "", false},
+		{"non-JSON 200", reply(200, "text/plain", "hello"), 502, "unavailable", "", "not valid JSON", false},
+		{"HTML 200", reply(200, "text/html", "<html>login</html>"), 502, "unavailable", "", "not valid JSON", false},
+		{"JSON content type, not JSON", reply(200, "application/json", "hello"), 502, "unavailable", "", "not valid JSON", false},
+		{"truncated JSON", reply(200, "application/json", `{"status":"success","data":{"resultType":"vector","result":[`), 502, "unavailable", "", "not valid JSON", false},
+		{"empty 200", reply(200, "application/json", ""), 502, "unavailable", "", "not valid JSON", false},
+		{"big non-JSON 200", reply(200, "text/plain", strings.Repeat("x", 100<<10)), 502, "unavailable", "", "not JSON", false},
+		{"big truncated JSON", reply(200, "application/json", big[:len(big)-100]), 200, "", "", "", true},
+		{"connection dropped mid-body", dropAfter(big[:100<<10]), 200, "", "", "", true},
+		{"short of Content-Length", shortBody(big[:100<<10]), 200, "", "", "", true},
+		{"HTML 503", reply(503, "text/html", "<html><body>Service\nUnavailable</body></html>"), 503, "unavailable", "", `answered HTTP 503: <html><body>Service Unavailable</body></html>`, false},
+		{"plain 500", reply(500, "text/plain", "internal"), 500, "unavailable", "", `answered HTTP 500: internal`, false},
+		{"429 text", reply(429, "text/plain", "slow down"), 429, "too_many_requests", "", "slow down", false},
+		{"401 from backend", reply(401, "application/json", `{"status":"error","error":"unauthorized"}`), 502, "unavailable", "", "refused promgate's credentials", false},
+		{"403 from backend", reply(403, "text/plain", "no"), 502, "unavailable", "", "refused promgate's credentials", false},
+		{"redirect not followed", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://127.0.0.1:1/elsewhere", http.StatusTemporaryRedirect)
+		}, 502, "unavailable", "", "redirect", false},
+		{"gzip decoded", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = io.WriteString(zw, big)
+			_ = zw.Close()
+		}, 200, "", big, "", false},
+		{"unasked encoding", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Encoding", "br")
+			_, _ = w.Write([]byte{1, 2, 3})
+		}, 502, "unavailable", "", "Content-Encoding", false},
+		{"secret echoed in error is redacted", reply(500, "text/plain", "bad header Basic "+basic+" pw ds-password-123"), 500, "unavailable", "", "bad header Basic [redacted] pw [redacted]", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			front, rec, ds := frontWithRecorder(t, tc.handle, nil)
+			req, _ := http.NewRequest(http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/query?query=up", nil)
+			req.SetBasicAuth(front.Key, front.Token)
+			resp, err := httpClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, readErr := io.ReadAll(resp.Body)
+			if tc.brokenBody {
+				if readErr == nil {
+					t.Fatalf("read %d bytes without error; want a broken transfer", len(body))
+				}
+				return
+			}
+			if readErr != nil {
+				t.Fatalf("read body: %v", readErr)
+			}
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, body)
+			}
+			for _, h := range []string{"Set-Cookie", "X-Backend-Secret", "Content-Encoding", "Location", "Www-Authenticate"} {
+				if v := resp.Header.Get(h); v != "" {
+					t.Errorf("caller got %s: %s", h, v)
+				}
+			}
+			if tc.wantType == "" {
+				if string(body) != tc.wantBody {
+					t.Fatalf("body differs from the backend's (%d vs %d bytes)", len(body), len(tc.wantBody))
+				}
+				if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+					t.Errorf("Content-Type %q", ct)
+				}
+			} else {
+				e := decodeErr(t, body)
+				if e.ErrorType != tc.wantType || !strings.Contains(e.Error, tc.wantInErr) || !strings.Contains(e.Error, `data source "recorded"`) {
+					t.Fatalf("error %+v, want type %s containing %q", e, tc.wantType, tc.wantInErr)
+				}
+			}
+			if bytes.Contains(body, []byte("ds-password-123")) {
+				t.Error("answer contains the data source password")
+			}
+			if n := len(rec.seen()); n != 1 {
+				t.Errorf("backend saw %d requests, want 1", n)
+			}
+		})
+	}
+}
+
+func reply(status int, ct, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Set-Cookie", "backend=1")
+		w.Header().Set("X-Backend-Secret", "x")
+		w.Header().Set("WWW-Authenticate", `Basic realm="backend"`)
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+// dropAfter sends part of a body and then closes the connection.
+func dropAfter(part string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, part)
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	}
+}
+
+// shortBody promises more bytes than it sends.
+func shortBody(part string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", fmt.Sprint(len(part)*2))
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, part)
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = buf.Flush()
+			_ = conn.Close()
+		}
+	}
+}

@@ -1,0 +1,404 @@
+package datasource_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/promtest"
+)
+
+const dsAPI = "/api-server/v1/datasources"
+
+func TestAPIValidation(t *testing.T) {
+	front := promtest.Start(t)
+	good := func(mod func(m map[string]any)) map[string]any {
+		m := map[string]any{"name": "v", "url": "http://127.0.0.1:9090", "env": "prod"}
+		mod(m)
+		return m
+	}
+	cases := []struct {
+		name string
+		body any
+		want string
+	}{
+		{"no name", good(func(m map[string]any) { delete(m, "name") }), "name is required"},
+		{"no env", good(func(m map[string]any) { m["env"] = " " }), "env is required"},
+		{"no url", good(func(m map[string]any) { delete(m, "url") }), "url is required"},
+		{"ftp url", good(func(m map[string]any) { m["url"] = "ftp://x" }), "http:// or https://"},
+		{"userinfo in url", good(func(m map[string]any) { m["url"] = "http://user:hunter2@x:9090" }), "may not contain a user or password"},
+		{"query in url", good(func(m map[string]any) { m["url"] = "http://x:9090/?a=b" }), "query string"},
+		{"bare question mark", good(func(m map[string]any) { m["url"] = "http://x:9090/?" }), "query string"},
+		{"fragment in url", good(func(m map[string]any) { m["url"] = "http://x:9090/#f" }), "fragment"},
+		{"dotdot in url", good(func(m map[string]any) { m["url"] = "http://x:9090/a/../b" }), "segments"},
+		{"api/v1 in url", good(func(m map[string]any) { m["url"] = "http://x:9090/api/v1" }), "without /api/v1"},
+		{"no host", good(func(m map[string]any) { m["url"] = "http:///path" }), "needs a host"},
+		{"both auth kinds", good(func(m map[string]any) { m["basicAuthUser"] = "u"; m["basicAuthPassword"] = "p"; m["bearerToken"] = "t" }), "not both"},
+		{"password without user", good(func(m map[string]any) { m["basicAuthPassword"] = "p" }), "needs basicAuthUser"},
+		{"authorization header", good(func(m map[string]any) { m["headers"] = map[string]string{"authorization": "Bearer x"} }), "may not be set"},
+		{"cookie header", good(func(m map[string]any) { m["headers"] = map[string]string{"Cookie": "a=b"} }), "may not be set"},
+		{"hop-by-hop header", good(func(m map[string]any) { m["headers"] = map[string]string{"Connection": "close"} }), "may not be set"},
+		{"bad header name", good(func(m map[string]any) { m["headers"] = map[string]string{"X Bad": "1"} }), "not a valid HTTP header name"},
+		{"header value newline", good(func(m map[string]any) { m["headers"] = map[string]string{"X-A": "a\r\nX-B: b"} }), "control characters"},
+		{"timeout too big", good(func(m map[string]any) { m["timeoutSeconds"] = 100000 }), "timeoutSeconds"},
+		{"timeout too small", good(func(m map[string]any) { m["timeoutSeconds"] = 0 }), "timeoutSeconds"},
+		{"embedded uid", good(func(m map[string]any) { m["uid"] = "embedded" }), "embedded"},
+		{"bad uid", good(func(m map[string]any) { m["uid"] = "a/b" }), "uid must be"},
+		{"unknown field", good(func(m map[string]any) { m["password"] = "x" }), "unknown field"},
+		{"not JSON", "name=x", "bad JSON body"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := owner(front)
+			status, body := c.do(t, http.MethodPost, front.URL+dsAPI, tc.body)
+			if status != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
+				t.Fatalf("%d %s, want 400 with %q", status, body, tc.want)
+			}
+			if strings.Contains(string(body), "hunter2") {
+				t.Fatalf("error echoes the password: %s", body)
+			}
+		})
+	}
+}
+
+// TestAPIPermissions: only OWNERs (and unlimited OWNER credentials) change
+// data sources; anyone who may query lists them.
+func TestAPIPermissions(t *testing.T) {
+	front := promtest.Start(t)
+	ds := addDataSource(t, front, map[string]any{"name": "p", "url": "http://127.0.0.1:1", "env": "prod"})
+	vk, vt := front.Credential(t, access.RoleViewer, access.ScopeRead, "")
+	ek, et := front.Credential(t, access.RoleEditor, access.ScopeRead, "")
+	lk, lt := front.Credential(t, access.RoleOwner, access.ScopeRead, `{env="prod"}`)
+	wk, wt := front.Credential(t, access.RoleOwner, access.ScopeWrite, "")
+	one := fmt.Sprintf("%s%s/%d", front.URL, dsAPI, ds.ID)
+	body := map[string]any{"name": "p2", "url": "http://127.0.0.1:2", "env": "prod"}
+	cases := []struct {
+		name        string
+		c           caller
+		method, url string
+		body        any
+		want        int
+	}{
+		{"viewer lists", caller{key: vk, token: vt}, http.MethodGet, front.URL + dsAPI, nil, 200},
+		{"viewer gets one", caller{key: vk, token: vt}, http.MethodGet, one, nil, 200},
+		{"viewer creates", caller{key: vk, token: vt}, http.MethodPost, front.URL + dsAPI, body, 403},
+		{"editor creates", caller{key: ek, token: et}, http.MethodPost, front.URL + dsAPI, body, 403},
+		{"editor updates", caller{key: ek, token: et}, http.MethodPut, one, body, 403},
+		{"editor deletes", caller{key: ek, token: et}, http.MethodDelete, one, nil, 403},
+		{"editor tests", caller{key: ek, token: et}, http.MethodPost, one + "/test", nil, 403},
+		{"editor tests unsaved", caller{key: ek, token: et}, http.MethodPost, front.URL + dsAPI + "/test", body, 403},
+		{"label-limited owner creates", caller{key: lk, token: lt}, http.MethodPost, front.URL + dsAPI, body, 403},
+		{"write-only owner lists", caller{key: wk, token: wt}, http.MethodGet, front.URL + dsAPI, nil, 403},
+		{"no credentials", caller{}, http.MethodGet, front.URL + dsAPI, nil, 401},
+		{"wrong token", caller{key: front.Key, token: vt}, http.MethodGet, front.URL + dsAPI, nil, 401},
+		{"owner deletes embedded", owner(front), http.MethodDelete, front.URL + dsAPI + "/1", nil, 400},
+		{"owner updates embedded", owner(front), http.MethodPut, front.URL + dsAPI + "/1", body, 400},
+		{"owner gets missing", owner(front), http.MethodGet, front.URL + dsAPI + "/999", nil, 404},
+		{"owner bad id", owner(front), http.MethodGet, front.URL + dsAPI + "/x", nil, 400},
+		{"owner unknown path", owner(front), http.MethodGet, front.URL + dsAPI + "/1/nope", nil, 404},
+		{"owner duplicate name", owner(front), http.MethodPost, front.URL + dsAPI, map[string]any{"name": "p", "url": "http://127.0.0.1:2", "env": "prod"}, 409},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, out := tc.c.do(t, tc.method, tc.url, tc.body)
+			if status != tc.want {
+				t.Fatalf("%d %s, want %d", status, out, tc.want)
+			}
+		})
+	}
+	// Other management paths still reach mgmtapi.
+	if status, out := owner(front).do(t, http.MethodGet, front.URL+"/api-server/v1/me", nil); status != 200 {
+		t.Fatalf("me: %d %s", status, out)
+	}
+}
+
+// TestAPISessionCSRF: a browser session changes data sources only with the
+// CSRF token, like the rest of the management API.
+func TestAPISessionCSRF(t *testing.T) {
+	front := promtest.Start(t)
+	req, _ := http.NewRequest(http.MethodPost, front.URL+"/api-server/v1/login", strings.NewReader(`{"login":"admin","password":"`+promtest.OwnerPassword+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var login struct {
+		Data struct {
+			CSRFToken string `json:"csrfToken"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&login); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login: %d %v", resp.StatusCode, err)
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		cookie = c
+	}
+	body := map[string]any{"name": "s", "url": "http://127.0.0.1:1", "env": "prod"}
+	cases := []struct {
+		name   string
+		c      caller
+		method string
+		want   int
+	}{
+		{"list without token", caller{cookie: cookie}, http.MethodGet, 200},
+		{"create without token", caller{cookie: cookie}, http.MethodPost, 403},
+		{"create with wrong token", caller{cookie: cookie, csrf: "nope"}, http.MethodPost, 403},
+		{"create with token", caller{cookie: cookie, csrf: login.Data.CSRFToken}, http.MethodPost, 201},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var b any
+			if tc.method == http.MethodPost {
+				b = body
+			}
+			status, out := tc.c.do(t, tc.method, front.URL+dsAPI, b)
+			if status != tc.want {
+				t.Fatalf("%d %s, want %d", status, out, tc.want)
+			}
+		})
+	}
+}
+
+// TestAPIChangesApplyNextRequest: update, secret handling and removal take
+// effect on the very next proxied request.
+func TestAPIChangesApplyNextRequest(t *testing.T) {
+	front, rec, ds := frontWithRecorder(t, nil, nil)
+	other := newRecorder(t, nil)
+	one := fmt.Sprintf("%s%s/%d", front.URL, dsAPI, ds.ID)
+	query := fmt.Sprintf("%s%s%d/api/v1/query?query=up", front.URL, proxyPath, ds.ID)
+	basic := func(u, p string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p)) }
+	steps := []struct {
+		name     string
+		update   map[string]any
+		backend  *recorder
+		wantAuth string
+		wantOrg  string
+	}{
+		{"as created", nil, rec, basic("dsuser", "ds-password-123"), "tenant-a"},
+		{"password kept when omitted", map[string]any{"name": "recorded", "url": rec.URL + "/prefix", "env": "test", "basicAuthUser": "dsuser"}, rec, basic("dsuser", "ds-password-123"), ""},
+		{"new URL, secret kept", map[string]any{"name": "recorded", "url": other.URL, "env": "test", "basicAuthUser": "dsuser", "headers": map[string]string{"X-Scope-OrgID": "tenant-b"}}, other, basic("dsuser", "ds-password-123"), "tenant-b"},
+		{"switch to bearer", map[string]any{"name": "recorded", "url": other.URL, "env": "test", "bearerToken": "tok-456789"}, other, "Bearer tok-456789", ""},
+		{"token cleared", map[string]any{"name": "recorded", "url": other.URL, "env": "test", "bearerToken": ""}, other, "", ""},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.update != nil {
+				status, out := owner(front).do(t, http.MethodPut, one, st.update)
+				if status != 200 {
+					t.Fatalf("update: %d %s", status, out)
+				}
+			}
+			rec.reset()
+			other.reset()
+			if status, out := owner(front).do(t, http.MethodGet, query, nil); status != 200 {
+				t.Fatalf("query: %d %s", status, out)
+			}
+			seen := st.backend.seen()
+			if len(seen) != 1 {
+				t.Fatalf("backend saw %d requests", len(seen))
+			}
+			if got := seen[0].header.Get("Authorization"); got != st.wantAuth {
+				t.Errorf("Authorization %q, want %q", got, st.wantAuth)
+			}
+			if got := seen[0].header.Get("X-Scope-OrgID"); got != st.wantOrg {
+				t.Errorf("X-Scope-OrgID %q, want %q", got, st.wantOrg)
+			}
+		})
+	}
+	if status, out := owner(front).do(t, http.MethodDelete, one, nil); status != 200 {
+		t.Fatalf("delete: %d %s", status, out)
+	}
+	if status, out := owner(front).do(t, http.MethodGet, query, nil); status != 404 {
+		t.Fatalf("query after delete: %d %s", status, out)
+	}
+	events, err := front.App.Store.ListAudit(testCtx(t), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range events {
+		if strings.HasPrefix(e.Action, "datasource.") {
+			actions = append(actions, e.Action)
+			if strings.Contains(e.Detail, "ds-password-123") || strings.Contains(e.Detail, "tok-456789") {
+				t.Errorf("audit detail holds a secret: %s", e.Detail)
+			}
+		}
+	}
+	if strings.Count(strings.Join(actions, " "), "datasource.update") != 4 || !strings.Contains(strings.Join(actions, " "), "datasource.create") || !strings.Contains(strings.Join(actions, " "), "datasource.delete") {
+		t.Errorf("audit actions %v", actions)
+	}
+}
+
+// TestAPITestConnection reports each backend's state in words.
+func TestAPITestConnection(t *testing.T) {
+	back := promtest.Start(t)
+	front := promtest.Start(t)
+	noBuildinfo := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/buildinfo") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}`))
+	})
+	html := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<html>Grafana</html>"))
+	})
+	slow := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	})
+	backURL := back.URL + proxyPath + "1"
+	cases := []struct {
+		name   string
+		body   map[string]any
+		wantOK bool
+		want   string
+	}{
+		{"working promgate", map[string]any{"url": backURL, "basicAuthUser": back.Key, "basicAuthPassword": back.Token}, true, "Data source is working: Prometheus test"},
+		{"wrong password", map[string]any{"url": backURL, "basicAuthUser": back.Key, "basicAuthPassword": "wrong-password"}, false, "HTTP 401 from backend: invalid credentials; check the basic auth"},
+		{"no credentials", map[string]any{"url": backURL}, false, "HTTP 401 from backend"},
+		{"closed port", map[string]any{"url": "http://" + closedPort(t)}, false, "Cannot reach the data source: dial: connection refused"},
+		{"unknown host", map[string]any{"url": "http://nonexistent.invalid:9090"}, false, "Cannot reach the data source"},
+		{"no buildinfo, query works", map[string]any{"url": noBuildinfo.URL}, true, "answered the query 1+1 (no build info: HTTP 404)"},
+		{"not Prometheus", map[string]any{"url": html.URL}, false, "not the Prometheus API"},
+		{"wrong prefix", map[string]any{"url": back.URL + "/nope"}, false, "HTTP 404 from backend"},
+		{"slow", map[string]any{"url": slow.URL, "timeoutSeconds": 1}, false, "No answer from the data source within 1s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.body["name"], tc.body["env"] = "t", "prod"
+			status, out := owner(front).do(t, http.MethodPost, front.URL+dsAPI+"/test", tc.body)
+			if status != 200 {
+				t.Fatalf("%d %s", status, out)
+			}
+			var res struct {
+				OK      bool   `json:"ok"`
+				Message string `json:"message"`
+			}
+			decodeData(t, out, &res)
+			if res.OK != tc.wantOK || !strings.Contains(res.Message, tc.want) {
+				t.Fatalf("ok=%v %q, want ok=%v containing %q", res.OK, res.Message, tc.wantOK, tc.want)
+			}
+			if strings.Contains(string(out), back.Token) {
+				t.Fatal("test answer contains the password")
+			}
+		})
+	}
+	// Saved: by id, and unsaved edits that keep the stored password.
+	ds := addDataSource(t, front, map[string]any{"name": "saved", "url": backURL, "env": "prod", "basicAuthUser": back.Key, "basicAuthPassword": back.Token})
+	for name, req := range map[string]struct {
+		url  string
+		body any
+	}{
+		"saved":                  {fmt.Sprintf("%s%s/%d/test", front.URL, dsAPI, ds.ID), nil},
+		"unsaved, stored secret": {front.URL + dsAPI + "/test", map[string]any{"id": ds.ID, "name": "saved", "url": backURL, "env": "prod", "basicAuthUser": back.Key}},
+		"embedded":               {front.URL + dsAPI + "/1/test", nil},
+	} {
+		status, out := owner(front).do(t, http.MethodPost, req.url, req.body)
+		if status != 200 || !bytes.Contains(out, []byte(`"ok":true`)) {
+			t.Errorf("%s: %d %s", name, status, out)
+		}
+	}
+}
+
+// TestSecretsNeverShown: no API answer, page of the proxy or log line holds
+// a data source secret, and the database holds only ciphertext.
+func TestSecretsNeverShown(t *testing.T) {
+	const password, token = "pw-Zx9-never-shown", "tok-Qy7-never-shown"
+	front, rec, ds := frontWithRecorder(t, reply(500, "text/plain", "boom"), map[string]any{"basicAuthPassword": password})
+	bearer := addDataSource(t, front, map[string]any{"name": "bearer", "url": "http://" + closedPort(t), "env": "prod", "bearerToken": token})
+	_ = rec
+	c := owner(front)
+	var bodies [][]byte
+	collect := func(method, path string, body any) {
+		_, out := c.do(t, method, front.URL+path, body)
+		bodies = append(bodies, out)
+	}
+	collect(http.MethodGet, dsAPI, nil)
+	collect(http.MethodGet, fmt.Sprintf("%s/%d", dsAPI, ds.ID), nil)
+	collect(http.MethodGet, fmt.Sprintf("%s/%d", dsAPI, bearer.ID), nil)
+	collect(http.MethodPut, fmt.Sprintf("%s/%d", dsAPI, ds.ID), map[string]any{"name": "recorded", "url": rec.URL, "env": "test", "basicAuthUser": "dsuser"})
+	collect(http.MethodPost, fmt.Sprintf("%s/%d/test", dsAPI, ds.ID), nil)
+	collect(http.MethodPost, fmt.Sprintf("%s/%d/test", dsAPI, bearer.ID), nil)
+	collect(http.MethodGet, "/api-server/v1/grafana/api/datasources", nil)
+	collect(http.MethodGet, "/api-server/v1/endpoints", nil)
+	collect(http.MethodGet, fmt.Sprintf("%s%d/api/v1/query?query=up", proxyPath, ds.ID), nil)
+	collect(http.MethodGet, fmt.Sprintf("%s%d/api/v1/query?query=up", proxyPath, bearer.ID), nil)
+	collect(http.MethodGet, "/", nil)
+	for i, b := range bodies {
+		if bytes.Contains(b, []byte(password)) || bytes.Contains(b, []byte(token)) {
+			t.Errorf("answer %d holds a secret: %s", i, b)
+		}
+	}
+	if !bytes.Contains(bodies[0], []byte(`"hasBasicAuthPassword":true`)) || !bytes.Contains(bodies[2], []byte(`"hasBearerToken":true`)) {
+		t.Errorf("list does not say secrets are set: %s / %s", bodies[0], bodies[2])
+	}
+	if logs := front.Logs(); strings.Contains(logs, password) || strings.Contains(logs, token) {
+		t.Error("logs hold a secret")
+	}
+	// At rest: only ciphertext in the database files, key file private.
+	files, _ := filepath.Glob(filepath.Join(front.DataDir(), "*"))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue // directories
+		}
+		if bytes.Contains(raw, []byte(password)) || bytes.Contains(raw, []byte(token)) {
+			t.Errorf("%s holds a secret in the clear", f)
+		}
+	}
+	fi, err := os.Stat(filepath.Join(front.DataDir(), "secret.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("secret.key: %v, mode %v", err, fi.Mode())
+	}
+}
+
+// TestWrongSecretKey: with another key file the data source answers 500
+// saying so, and never sends a request without its credentials.
+func TestWrongSecretKey(t *testing.T) {
+	dir := t.TempDir()
+	front := promtest.Start(t, promtest.WithDataDir(dir))
+	rec := newRecorder(t, nil)
+	ds := addDataSource(t, front, map[string]any{"name": "k", "url": rec.URL, "env": "prod", "bearerToken": "tok-1234"})
+	front.Stop()
+	if err := os.WriteFile(filepath.Join(dir, "secret.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	front = promtest.Start(t, promtest.WithDataDir(dir))
+	status, out := owner(front).do(t, http.MethodGet, fmt.Sprintf("%s%s%d/api/v1/query?query=up", front.URL, proxyPath, ds.ID), nil)
+	if status != 500 || !strings.Contains(string(out), "do not decrypt") {
+		t.Fatalf("%d %s", status, out)
+	}
+	if n := len(rec.seen()); n != 0 {
+		t.Fatalf("backend saw %d requests", n)
+	}
+	_, out = owner(front).do(t, http.MethodGet, fmt.Sprintf("%s%s/%d", front.URL, dsAPI, ds.ID), nil)
+	if !strings.Contains(string(out), "problem") {
+		t.Fatalf("no problem shown: %s", out)
+	}
+	// Saving without giving the secret again is refused, with it works.
+	one := fmt.Sprintf("%s%s/%d", front.URL, dsAPI, ds.ID)
+	if status, out := owner(front).do(t, http.MethodPut, one, map[string]any{"name": "k", "url": rec.URL, "env": "prod"}); status != 400 {
+		t.Fatalf("update without secret: %d %s", status, out)
+	}
+	if status, out := owner(front).do(t, http.MethodPut, one, map[string]any{"name": "k", "url": rec.URL, "env": "prod", "bearerToken": "tok-5678"}); status != 200 {
+		t.Fatalf("update with secret: %d %s", status, out)
+	}
+	if status, out := owner(front).do(t, http.MethodGet, fmt.Sprintf("%s%s%d/api/v1/query?query=up", front.URL, proxyPath, ds.ID), nil); status != 200 {
+		t.Fatalf("after re-entering the secret: %d %s", status, out)
+	}
+}

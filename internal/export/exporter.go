@@ -405,3 +405,11 @@ func (e *Exporter) onceWarn() func(kind, msg string) {
 		}
 	}
 }
+
+// Convert writes one query or query_range response body, as the API sent
+// it, in e.Options' format, streaming where the format allows. The server
+// uses it to answer format=csv from any data source, embedded or remote.
+func (e *Exporter) Convert(ctx context.Context, w io.Writer, body io.ReadCloser, isRange bool) error {
+	fetch := func(context.Context, int) (io.ReadCloser, error) { return body, nil }
+	return e.run(ctx, w, 1, fetch, nil, isRange)
+}

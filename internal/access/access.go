@@ -146,18 +146,20 @@ const (
 	ActionManageUsers                               // add users, change roles, disable, delete
 	ActionManageGlobalCredentials                   // Global Settings → API Credentials
 	ActionManageDataSources                         // add/remove/test data sources
+	ActionViewAudit                                 // read the audit log of security events
 )
 
 // minRole is the role table of reference/user-roles.md as it applies here.
-var minRole = map[Action]Role{
-	ActionQuery:                   RoleViewer,
-	ActionWrite:                   RoleEditor,
-	ActionManageOwnCredentials:    RoleEditor,
-	ActionViewEndpoints:           RoleEditor,
-	ActionListUsers:               RoleEditor,
-	ActionManageUsers:             RoleOwner,
-	ActionManageGlobalCredentials: RoleOwner,
-	ActionManageDataSources:       RoleOwner,
+func minRole(a Action) (Role, bool) {
+	switch a {
+	case ActionQuery:
+		return RoleViewer, true
+	case ActionWrite, ActionManageOwnCredentials, ActionViewEndpoints, ActionListUsers:
+		return RoleEditor, true
+	case ActionManageUsers, ActionManageGlobalCredentials, ActionManageDataSources, ActionViewAudit:
+		return RoleOwner, true
+	}
+	return RoleNone, false
 }
 
 // Can reports whether the principal's role and scope allow the action.
@@ -167,7 +169,7 @@ func (p *Principal) Can(a Action) bool {
 	if p == nil {
 		return false
 	}
-	need, ok := minRole[a]
+	need, ok := minRole(a)
 	if !ok || !p.Role.AtLeast(need) {
 		return false
 	}
@@ -198,6 +200,7 @@ func Actions() []Action {
 	return []Action{
 		ActionQuery, ActionWrite, ActionManageOwnCredentials, ActionViewEndpoints,
 		ActionListUsers, ActionManageUsers, ActionManageGlobalCredentials, ActionManageDataSources,
+		ActionViewAudit,
 	}
 }
 
@@ -220,6 +223,8 @@ func (a Action) String() string {
 		return "manage_global_credentials"
 	case ActionManageDataSources:
 		return "manage_data_sources"
+	case ActionViewAudit:
+		return "view_audit"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
 }

@@ -103,6 +103,7 @@ func New(o Options) http.Handler {
 	mux.Handle("DELETE /api-server/v1/users/{id}", need(access.ActionManageUsers, h.deleteUser))
 
 	mux.Handle("GET /api-server/v1/endpoints", need(access.ActionViewEndpoints, h.endpoints))
+	mux.Handle("GET /api-server/v1/audit", need(access.ActionViewAudit, h.listAudit))
 
 	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such management endpoint or method")
@@ -444,6 +445,40 @@ func (h *api) endpoints(w http.ResponseWriter, r *http.Request) {
 				InstantURL: api + "/query", RangeURL: api + "/query_range",
 			})
 		}
+	}
+	writeData(w, http.StatusOK, out)
+}
+
+type auditJSON struct {
+	ID         int64     `json:"id"`
+	At         time.Time `json:"at"`
+	Actor      string    `json:"actor"`
+	Action     string    `json:"action"`
+	Target     string    `json:"target"`
+	Detail     string    `json:"detail,omitempty"`
+	RemoteAddr string    `json:"remoteAddr,omitempty"`
+}
+
+// listAudit returns the newest security events (limit, default 100, at
+// most 1000).
+func (h *api) listAudit(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			h.fail(w, r, badData("limit must be a positive number"))
+			return
+		}
+		limit = min(n, 1000)
+	}
+	events, err := h.st.ListAudit(r.Context(), limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := make([]auditJSON, 0, len(events))
+	for _, e := range events {
+		out = append(out, auditJSON{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Target: e.Target, Detail: e.Detail, RemoteAddr: e.RemoteAddr})
 	}
 	writeData(w, http.StatusOK, out)
 }

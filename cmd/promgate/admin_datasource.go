@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/datasource"
+	"github.com/promgate/promgate/internal/secrets"
+	"github.com/promgate/promgate/internal/store"
+)
+
+const adminDatasourceUsage = `usage: promgate admin datasource <command> [flags]
+
+commands:
+  add --name N --url U --env E [--site S] [--uid U]
+      [--basic-auth-user U --basic-auth-password-file F | --bearer-token-file F]
+      [--header K=V ...] [--timeout 30s] [--output text|json]
+  list [--output text|json]
+  test (--id N | --uid U)
+  remove (--id N | --uid U)
+
+common flags:
+  --data-dir D          data directory (env PROMGATE_DATA_DIR, default ./data)
+  --store-url U         PostgreSQL URL instead of SQLite in the data dir (env PROMGATE_STORE_URL)
+  --secret-key-file F   key that encrypts passwords and tokens (env PROMGATE_SECRET_KEY_FILE,
+                        default <data-dir>/secret.key; created if absent). Use the server's.
+
+Passwords and tokens are read from files ("-" for stdin), never from arguments.
+A running server sees changes within about a second.
+`
+
+// headerFlags collects repeated --header K=V.
+type headerFlags map[string]string
+
+func (h headerFlags) String() string { return fmt.Sprint(map[string]string(h)) }
+
+func (h headerFlags) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("want K=V, got %q", v)
+	}
+	h[strings.TrimSpace(k)] = val
+	return nil
+}
+
+type dsCmd struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	m              *datasource.Manager
+	actorName      string
+
+	dataDir, storeURL, keyFile string
+	name, url, env, site, uid  string
+	user, passwordFile         string
+	tokenFile, output          string
+	headers                    headerFlags
+	timeout                    time.Duration
+	id                         int64
+}
+
+// runAdminDatasource runs `promgate admin datasource ...`; args excludes
+// "admin datasource".
+func runAdminDatasource(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		_, _ = io.WriteString(stderr, adminDatasourceUsage)
+		if len(args) == 0 {
+			return usageErr("missing datasource command")
+		}
+		return nil
+	}
+	c := &dsCmd{stdin: stdin, stdout: stdout, stderr: stderr, headers: headerFlags{}}
+	fs := flag.NewFlagSet("promgate admin datasource "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.dataDir, "data-dir", envOr("PROMGATE_DATA_DIR", "./data"), "data directory")
+	fs.StringVar(&c.storeURL, "store-url", os.Getenv("PROMGATE_STORE_URL"), "PostgreSQL URL (instead of SQLite in the data dir)")
+	fs.StringVar(&c.keyFile, "secret-key-file", os.Getenv("PROMGATE_SECRET_KEY_FILE"), "secret key file (default <data-dir>/secret.key)")
+	var run func(context.Context) error
+	switch args[0] {
+	case "add":
+		fs.StringVar(&c.name, "name", "", "name of the data source")
+		fs.StringVar(&c.url, "url", "", "base URL of the Prometheus API, e.g. http://prometheus:9090 or https://mimir/prometheus")
+		fs.StringVar(&c.env, "env", "", "environment, e.g. prod (required)")
+		fs.StringVar(&c.site, "site", "", "site, e.g. a region or cluster")
+		fs.StringVar(&c.uid, "uid", "", "uid (default: random)")
+		fs.StringVar(&c.user, "basic-auth-user", "", "basic auth user")
+		fs.StringVar(&c.passwordFile, "basic-auth-password-file", "", `file holding the basic auth password ("-": stdin)`)
+		fs.StringVar(&c.tokenFile, "bearer-token-file", "", `file holding a bearer token ("-": stdin)`)
+		fs.Var(c.headers, "header", "extra header K=V sent to the backend, e.g. X-Scope-OrgID=tenant (repeatable)")
+		fs.DurationVar(&c.timeout, "timeout", datasource.DefaultTimeout, "time a request to the backend may take")
+		fs.StringVar(&c.output, "output", "text", "text or json")
+		run = c.add
+	case "list":
+		fs.StringVar(&c.output, "output", "text", "text or json")
+		run = c.list
+	case "remove", "test":
+		fs.Int64Var(&c.id, "id", 0, "id of the data source")
+		fs.StringVar(&c.uid, "uid", "", "uid of the data source")
+		run = c.remove
+		if args[0] == "test" {
+			run = c.test
+		}
+	default:
+		_, _ = io.WriteString(stderr, adminDatasourceUsage)
+		return usageErr("unknown datasource command %q", args[0])
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageErr("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.output != "" && c.output != "text" && c.output != "json" {
+		return usageErr("--output must be text or json")
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if c.keyFile == "" {
+		c.keyFile = filepath.Join(c.dataDir, secrets.DefaultFileName)
+	}
+	box, created, err := secrets.LoadOrCreate(c.keyFile)
+	if err != nil {
+		return fmt.Errorf("data source secret key: %w", err)
+	}
+	if created {
+		_, _ = fmt.Fprintf(stderr, "created secret key file %s: the server must use the same file\n", c.keyFile)
+	}
+	st, err := openAdminStore(ctx, c.dataDir, c.storeURL, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	c.m = datasource.NewManager(datasource.ManagerOptions{Store: st, Codec: datasource.NewCodec(box), Logger: logger})
+	c.actorName = cliActorName()
+	return run(ctx)
+}
+
+// readSecretFile reads a password or token: the whole file, less one
+// trailing newline.
+func (c *dsCmd) readSecretFile(path string) (string, error) {
+	var (
+		raw []byte
+		err error
+	)
+	if path == "-" {
+		raw, err = io.ReadAll(io.LimitReader(c.stdin, 64<<10))
+	} else {
+		raw, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	s := strings.TrimSuffix(strings.TrimSuffix(string(raw), "\n"), "\r")
+	if s == "" {
+		return "", usageErr("secret file %s is empty", path)
+	}
+	return s, nil
+}
+
+func (c *dsCmd) add(ctx context.Context) error {
+	switch {
+	case c.name == "" || c.url == "" || c.env == "":
+		return usageErr("--name, --url and --env are required")
+	case c.tokenFile != "" && (c.user != "" || c.passwordFile != ""):
+		return usageErr("give basic auth or --bearer-token-file, not both")
+	case c.passwordFile != "" && c.user == "":
+		return usageErr("--basic-auth-password-file needs --basic-auth-user")
+	}
+	s := datasource.Settings{UID: c.uid, Name: c.name, URL: c.url, Env: c.env, Site: c.site, BasicAuthUser: c.user, Headers: c.headers, Timeout: c.timeout}
+	var err error
+	if c.passwordFile != "" {
+		if s.BasicAuthPassword, err = c.readSecretFile(c.passwordFile); err != nil {
+			return err
+		}
+	}
+	if c.tokenFile != "" {
+		if s.BearerToken, err = c.readSecretFile(c.tokenFile); err != nil {
+			return err
+		}
+	}
+	s, err = c.m.Create(ctx, c.actor(), s)
+	if datasource.IsValidation(err) {
+		return usageErr("%v", err)
+	}
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("a data source named %q (or with that uid) already exists", c.name)
+	}
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		return c.writeJSON(datasource.ViewOf(datasource.Stored{Settings: s}, true))
+	}
+	_, err = fmt.Fprintf(c.stdout, "added data source %q: id %d, uid %s\nquery it at /api-server/v1/grafana/api/datasources/proxy/%d/api/v1/query\n", s.Name, s.ID, s.UID, s.ID)
+	return err
+}
+
+func (c *dsCmd) list(ctx context.Context) error {
+	all, err := c.m.List(ctx)
+	if err != nil {
+		return err
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	views := make([]datasource.View, 0, len(all))
+	for _, s := range all {
+		views = append(views, datasource.ViewOf(s, true))
+	}
+	if c.output == "json" {
+		return c.writeJSON(views)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	_, _ = fmt.Fprintln(tw, "ID\tUID\tNAME\tENV\tSITE\tURL\tAUTH\tTIMEOUT")
+	_, _ = fmt.Fprintln(tw, "1\tembedded\tpromgate\tlocal\t-\tembedded\t-\t-")
+	for _, v := range views {
+		authKind := "none"
+		switch {
+		case v.Problem != "":
+			authKind = "UNREADABLE (wrong secret key?)"
+		case *v.HasBearerToken:
+			authKind = "bearer"
+		case v.BasicAuthUser != "":
+			authKind = "basic " + v.BasicAuthUser
+		}
+		site := v.Site
+		if site == "" {
+			site = "-"
+		}
+		_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%gs\n", v.ID, v.UID, v.Name, v.Env, site, v.URL, authKind, v.TimeoutSeconds)
+	}
+	return tw.Flush()
+}
+
+// find resolves --id or --uid.
+func (c *dsCmd) find(ctx context.Context) (datasource.Stored, error) {
+	if (c.id == 0) == (c.uid == "") {
+		return datasource.Stored{}, usageErr("give exactly one of --id or --uid")
+	}
+	var (
+		s   datasource.Stored
+		err error
+	)
+	if c.uid != "" {
+		s, err = c.m.GetByUID(ctx, c.uid)
+	} else {
+		s, err = c.m.Get(ctx, c.id)
+	}
+	switch {
+	case datasource.IsValidation(err):
+		return s, usageErr("%v", err)
+	case datasource.IsNotFound(err):
+		return s, fmt.Errorf("no such data source")
+	}
+	return s, err
+}
+
+func (c *dsCmd) remove(ctx context.Context) error {
+	s, err := c.find(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.m.Delete(ctx, c.actor(), s.ID); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c.stdout, "removed data source %q (id %d)\n", s.Name, s.ID)
+	return err
+}
+
+func (c *dsCmd) test(ctx context.Context) error {
+	s, err := c.find(ctx)
+	if err != nil {
+		return err
+	}
+	if s.SecretsError != nil {
+		return fmt.Errorf("data source %q: its password or token does not decrypt with %s", s.Name, c.keyFile)
+	}
+	res, err := c.m.Test(ctx, s.Settings)
+	if err != nil {
+		return err
+	}
+	_, _ = fmt.Fprintln(c.stdout, res.Message)
+	if !res.OK {
+		return fmt.Errorf("data source %q is not working", s.Name)
+	}
+	return nil
+}
+
+func (c *dsCmd) actor() auth.Actor { return auth.Actor{Name: c.actorName} }
+
+func (c *dsCmd) writeJSON(v any) error {
+	return (&adminCmd{stdout: c.stdout}).writeJSON(v)
+}

@@ -50,6 +50,9 @@ func usageErr(format string, args ...any) error {
 
 // runAdmin runs `promgate admin ...`; args excludes "admin".
 func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "datasource" {
+		return runAdminDatasource(ctx, args[1:], stdin, stdout, stderr)
+	}
 	if len(args) < 2 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		_, _ = io.WriteString(stderr, adminUsage)
 		if len(args) == 0 || args[0] != "-h" && args[0] != "--help" && args[0] != "help" {

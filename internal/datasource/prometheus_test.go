@@ -1,0 +1,93 @@
+package datasource_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/datasource/dstest"
+	"github.com/promgate/promgate/internal/promtest"
+)
+
+// realPrometheus starts the Prometheus binary named by
+// PROMGATE_TEST_PROMETHEUS_BIN. Unset: the test fails in CI (CI=true) and
+// is skipped elsewhere.
+func realPrometheus(t *testing.T) *dstest.Prometheus {
+	t.Helper()
+	bin, err := dstest.Bin()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("real Prometheus tier required in CI: %v", err)
+		}
+		t.Skipf("skipping the real Prometheus tier: %v", err)
+	}
+	p, err := dstest.StartPrometheus(testCtx(t), bin, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// seedSeries is the same data seedBackend appends, as remote_write series.
+func seedSeries(now time.Time) []dstest.Series {
+	var out []dstest.Series
+	for _, env := range []string{"prod", "dev", "stage"} {
+		for i := range 3 {
+			s := dstest.Series{Labels: map[string]string{"__name__": "http_requests_total", "job": "api", "env": env, "instance": fmt.Sprintf("i%d", i)}}
+			for m := 60; m >= 0; m-- {
+				s.Timestamps = append(s.Timestamps, now.Add(-time.Duration(m)*time.Minute).UnixMilli())
+				s.Values = append(s.Values, float64((60-m)*(i+1)*10))
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestRealPrometheus: every endpoint through promgate, by id and by uid,
+// answers exactly what Prometheus 3.16.0 answers when asked directly.
+func TestRealPrometheus(t *testing.T) {
+	prom := realPrometheus(t)
+	now := time.Now().Truncate(time.Minute)
+	if err := dstest.RemoteWrite(testCtx(t), prom.URL+"/api/v1/write", "", "", seedSeries(now)); err != nil {
+		t.Fatal(err)
+	}
+	front := promtest.Start(t)
+	ds := addDataSource(t, front, map[string]any{"name": "prometheus", "url": prom.URL, "env": "prod"})
+	routes := map[string]string{
+		"id":  front.URL + proxyPath + fmt.Sprint(ds.ID),
+		"uid": front.URL + proxyPath + "uid/" + ds.UID,
+	}
+	for route, base := range routes {
+		for _, tc := range endpointCases(now) {
+			t.Run(route+"/"+tc.name, func(t *testing.T) {
+				wantStatus, want := tc.request(t, prom.URL, caller{})
+				gotStatus, got := tc.request(t, base, owner(front))
+				if gotStatus != wantStatus || !bytes.Equal(got, want) {
+					t.Fatalf("through promgate: %d %s\nPrometheus:      %d %s", gotStatus, got, wantStatus, want)
+				}
+			})
+		}
+	}
+	// The data really is there (not two equal empty answers).
+	_, body := endpointCase{"count", http.MethodGet, "api/v1/query", map[string][]string{"query": {"count(http_requests_total)"}, "time": {fmt.Sprint(now.Unix())}}}.request(t, routes["id"], owner(front))
+	if !bytes.Contains(body, []byte(`"9"]`)) {
+		t.Fatalf("count through promgate: %s", body)
+	}
+	// A label-limited credential is confined on a remote data source too.
+	key, token := front.Credential(t, access.RoleViewer, access.ScopeRead, `{env="prod"}`)
+	_, body = endpointCase{"confined", http.MethodGet, "api/v1/query", map[string][]string{"query": {"count(http_requests_total)"}, "time": {fmt.Sprint(now.Unix())}}}.request(t, routes["id"], caller{key: key, token: token})
+	if !bytes.Contains(body, []byte(`"3"]`)) {
+		t.Fatalf("confined count through promgate: %s", body)
+	}
+	// Test connection names the version.
+	status, out := owner(front).do(t, http.MethodPost, fmt.Sprintf("%s%s/%d/test", front.URL, dsAPI, ds.ID), nil)
+	if status != 200 || !bytes.Contains(out, []byte("Data source is working: Prometheus 3.16.0")) {
+		t.Fatalf("test connection: %d %s", status, out)
+	}
+}

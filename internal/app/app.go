@@ -27,6 +27,7 @@ import (
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/store"
 	"github.com/promgate/promgate/internal/store/storeopen"
+	"github.com/promgate/promgate/internal/web"
 )
 
 // Config is everything `promgate serve` can be told.
@@ -132,6 +133,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		Registerer:        a.Registry,
 		Ready:             a.TSDB.Ready,
 		RatePerCredential: cfg.RatePerCredential,
+		Web:               web.New(web.Options{Logger: cfg.Logger, Version: cfg.Version}),
 	})
 	return a, nil
 }

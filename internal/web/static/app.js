@@ -1,0 +1,1133 @@
+// promgate's pages. Each page is a server-rendered shell; this script fills
+// it from the JSON API under /api-server/v1/ with fetch. Text always goes in
+// through textContent, never parsed as markup, and state-changing calls carry the
+// session's CSRF token in X-CSRF-Token. A new credential's token is held
+// only in this script's memory and the one panel that shows it.
+'use strict';
+(function () {
+  const API = '/api-server/v1';
+  const GRAFANA_DS = API + '/grafana/api/datasources';
+  const MAX_SERIES_DRAWN = 50;
+  const MAX_ROWS_SHOWN = 2000;
+
+  class ApiError extends Error {
+    constructor(status, type, message) {
+      super(message);
+      this.status = status;
+      this.type = type;
+    }
+  }
+
+  // --- small DOM helpers ---
+
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function $$(sel, root) { return Array.from((root || document).querySelectorAll(sel)); }
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return e;
+  }
+
+  // say puts a message in an alert box, or hides it when msg is empty.
+  function say(box, msg, kind) {
+    if (!box) return;
+    box.textContent = msg || '';
+    box.hidden = !msg;
+    if (kind) {
+      box.classList.remove('ok', 'error', 'info', 'warn');
+      box.classList.add(kind);
+    }
+  }
+
+  // describe turns an API error into words, as the API gave them.
+  function describe(err) {
+    if (!(err instanceof ApiError)) return 'Something went wrong in this page: ' + (err && err.message ? err.message : String(err));
+    if (err.status === 0) return err.message;
+    const what = { 401: 'Not logged in', 403: 'Not allowed', 404: 'Not found', 409: 'Conflict', 422: 'Cannot run', 429: 'Too many requests', 503: 'Unavailable', 504: 'Timed out' }[err.status];
+    let head = 'Error ' + err.status + (err.type ? ' ' + err.type : '');
+    if (what) head += ' (' + what + ')';
+    return head + ': ' + err.message;
+  }
+
+  // api calls the JSON API. It returns the "data" member of a success
+  // envelope (or the whole body when raw or when there is no envelope).
+  async function api(ctx, method, path, body, raw) {
+    const headers = { Accept: 'application/json' };
+    const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    if (method !== 'GET' && method !== 'HEAD' && ctx && ctx.csrf) headers['X-CSRF-Token'] = ctx.csrf;
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (e) {
+      throw new ApiError(0, 'network', 'Could not reach promgate (' + e.message + '). Is the server running?');
+    }
+    const text = await res.text();
+    let payload;
+    try { payload = text ? JSON.parse(text) : undefined; } catch (_) { payload = undefined; }
+    if (!res.ok || (payload && payload.status === 'error')) {
+      let msg = payload && payload.error ? payload.error : (text.trim().slice(0, 500) || res.statusText || 'request failed');
+      if (res.status === 429) {
+        const ra = res.headers.get('Retry-After');
+        if (ra) msg += ' Try again in ' + ra + ' seconds.';
+      }
+      if (res.status === 401 && ctx && ctx.redirectOn401) toLogin();
+      throw new ApiError(res.status, (payload && payload.errorType) || '', msg);
+    }
+    if (raw) return payload;
+    return payload && !Array.isArray(payload) && typeof payload === 'object' && 'data' in payload ? payload.data : payload;
+  }
+
+  function toLogin() {
+    location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
+  }
+
+  // nextPath is where to go after login: only a path on this site, so a
+  // crafted link cannot send a fresh session's user elsewhere.
+  function nextPath() {
+    const n = new URLSearchParams(location.search).get('next') || '';
+    if (/^\/(?![\/\\])/.test(n) && !n.startsWith('/login')) return n;
+    return '/explore';
+  }
+
+  function can(ctx, perm) { return !!(ctx.me && ctx.me.permissions && ctx.me.permissions.includes(perm)); }
+
+  function fmtTime(iso) {
+    const d = new Date(iso);
+    if (isNaN(d.getTime())) return String(iso);
+    return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  }
+
+  function timeCell(iso, none, extra) {
+    if (!iso) return el('td', {}, none);
+    return el('td', {}, el('time', { datetime: iso, title: iso }, fmtTime(iso)), extra || null);
+  }
+
+  function busy(button, on) {
+    button.disabled = on;
+    button.setAttribute('aria-busy', on ? 'true' : 'false');
+  }
+
+  // --- copy to clipboard ---
+
+  function copyIcon() {
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('width', '18');
+    svg.setAttribute('height', '18');
+    svg.setAttribute('aria-hidden', 'true');
+    svg.setAttribute('focusable', 'false');
+    const p = document.createElementNS(ns, 'path');
+    p.setAttribute('d', 'M16 1H4a2 2 0 0 0-2 2v14h2V3h12V1zm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2zm0 16H8V7h11v14z');
+    p.setAttribute('fill', 'currentColor');
+    svg.append(p);
+    return svg;
+  }
+
+  async function copyText(text) {
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(text);
+        return true;
+      }
+    } catch (_) { /* fall back below */ }
+    // Plain http on a non-local host has no clipboard API: copy a selection.
+    const ta = el('textarea', { readonly: true, class: 'offscreen', 'aria-hidden': 'true' });
+    ta.value = text;
+    document.body.append(ta);
+    ta.select();
+    let ok = false;
+    try { ok = document.execCommand('copy'); } catch (_) { ok = false; }
+    ta.remove();
+    return ok;
+  }
+
+  // copyButton copies getText() and says so in a live region beside it.
+  function copyButton(getText, label) {
+    const note = el('span', { class: 'copy-note', role: 'status' });
+    const b = el('button', { type: 'button', class: 'btn icon copy', 'aria-label': label, title: label }, copyIcon());
+    b.addEventListener('click', async () => {
+      const ok = await copyText(getText());
+      note.textContent = ok ? 'Copied' : 'Copy failed: select the text and press Ctrl+C';
+      setTimeout(() => { note.textContent = ''; }, 2500);
+    });
+    return [b, note];
+  }
+
+  // --- confirmation dialog ---
+
+  function confirmDialog(title, text, okLabel) {
+    const d = $('#confirm-dialog');
+    $('#confirm-title').textContent = title;
+    $('#confirm-text').textContent = text;
+    $('#confirm-ok').textContent = okLabel;
+    d.returnValue = '';
+    return new Promise((resolve) => {
+      d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+      d.showModal();
+      $('#confirm-cancel').focus(); // the safe choice is the default
+    });
+  }
+
+  // --- page frame ---
+
+  function pageError(msg) { say($('#page-error'), msg); }
+  function pageStatus(msg) { say($('#page-status'), msg); }
+
+  function initHeader(ctx) {
+    const me = ctx.me;
+    const name = me.login || me.credentialName || me.credentialKey || 'unknown';
+    $('#user-name').textContent = name;
+    $('#user-role').textContent = me.role;
+    $('#user-avatar').textContent = name.slice(0, 2).toUpperCase();
+    $('#who').hidden = false;
+    for (const e of $$('[data-perm]')) e.hidden = !can(ctx, e.dataset.perm);
+    $('#logout').addEventListener('click', async (ev) => {
+      busy(ev.currentTarget, true);
+      try {
+        await api(ctx, 'POST', API + '/logout');
+        location.assign('/login');
+      } catch (e) {
+        busy(ev.currentTarget, false);
+        pageError('Could not log out. ' + describe(e));
+      }
+    });
+  }
+
+  // --- login ---
+
+  async function initLogin() {
+    try {
+      await api(null, 'GET', API + '/me');
+      location.replace(nextPath()); // already logged in
+      return;
+    } catch (_) { /* not logged in: show the form */ }
+    const form = $('#login-form');
+    const errBox = $('#login-error');
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const login = $('#login').value.trim();
+      const password = $('#password').value;
+      if (!login || !password) {
+        say(errBox, 'Enter your login and password.');
+        (login ? $('#password') : $('#login')).focus();
+        return;
+      }
+      const btn = $('#login-submit');
+      busy(btn, true);
+      say(errBox, '');
+      try {
+        await api(null, 'POST', API + '/login', { login, password });
+        location.assign(nextPath());
+      } catch (e) {
+        busy(btn, false);
+        say(errBox, e.status === 401 ? 'Invalid login or password.' : describe(e));
+        $('#password').select();
+      }
+    });
+    document.body.dataset.ready = 'true';
+  }
+
+  // --- API credentials (own and global) ---
+
+  async function initCredentials(ctx, global) {
+    const manage = can(ctx, global ? 'manage_global_credentials' : 'manage_own_credentials');
+    if (!manage) {
+      // Nothing to create and no endpoint URLs: take the sections out.
+      $('#cred-manage').remove();
+      $('#endpoints-card').remove();
+      $('#cred-list-card').remove();
+      if (global) {
+        pageError('Global API credentials are managed by OWNERs; your role is ' + ctx.me.role + '.');
+      } else {
+        $('#cred-viewer-note').hidden = false;
+      }
+      return;
+    }
+    $('#cred-manage').hidden = false;
+    $('#cred-list-card').hidden = false;
+    const base = API + (global ? '/global-credentials' : '/credentials');
+    let endpoints = [];
+    if (can(ctx, 'view_endpoints')) {
+      try {
+        endpoints = await api(ctx, 'GET', API + '/endpoints');
+        renderEndpoints(endpoints);
+      } catch (e) {
+        pageError('Could not load the query endpoints. ' + describe(e));
+      }
+    }
+    fillDataSourceChecks(endpoints);
+    wireCreateForm(ctx, base, global, endpoints);
+    await loadCredentials(ctx, base, global, endpoints);
+  }
+
+  function renderEndpoints(endpoints) {
+    const box = $('#endpoints');
+    box.replaceChildren();
+    if (!endpoints.length) {
+      box.append(el('p', { class: 'empty' }, 'No data sources you may query.'));
+    }
+    for (const ep of endpoints) {
+      const where = ['data source ' + ep.id, ep.env ? 'env ' + ep.env : '', ep.site ? 'site ' + ep.site : ''].filter(Boolean).join(', ');
+      box.append(el('div', { class: 'endpoint-group' },
+        el('h3', {}, ep.name, ' ', el('span', { class: 'muted' }, '(' + where + ')')),
+        endpointBox('Instant', ep.instantUrl, ep),
+        endpointBox('Range', ep.rangeUrl, ep)));
+    }
+    $('#endpoints-card').hidden = false;
+  }
+
+  function endpointBox(kind, url, ep) {
+    const id = 'ep-' + ep.id + '-' + kind.toLowerCase();
+    return el('div', { class: 'endpoint' },
+      el('div', { class: 'ep-label', id: id + '-label' }, kind + ':'),
+      el('div', { class: 'ep-box' },
+        el('code', { id, class: 'ep-url', 'aria-labelledby': id + '-label ' + id }, url),
+        copyButton(() => url, 'Copy ' + kind.toLowerCase() + ' query URL of ' + ep.name)));
+  }
+
+  function fillDataSourceChecks(endpoints) {
+    const list = $('#cred-ds-list');
+    list.replaceChildren();
+    if (!endpoints.length) {
+      $('#cred-ds-field').hidden = true;
+      return;
+    }
+    for (const ep of endpoints) {
+      const id = 'cred-ds-' + ep.id;
+      list.append(el('label', { for: id, class: 'check' },
+        el('input', { type: 'checkbox', id, value: ep.id, name: 'dataSourceIds' }),
+        ' ' + ep.name + ' (' + ep.id + ')'));
+    }
+  }
+
+  function wireCreateForm(ctx, base, global, endpoints) {
+    const form = $('#create-form');
+    const open = $('#create-open');
+    const errBox = $('#create-error');
+    const expiry = $('#cred-expiry');
+    const setOpen = (on) => {
+      form.hidden = !on;
+      open.setAttribute('aria-expanded', on ? 'true' : 'false');
+      if (on) $('#cred-name').focus();
+    };
+    open.addEventListener('click', () => {
+      hideNewToken();
+      setOpen(form.hidden);
+    });
+    $('#create-cancel').addEventListener('click', () => {
+      form.reset();
+      say(errBox, '');
+      $('#cred-expiry-date-field').hidden = true;
+      setOpen(false);
+      open.focus();
+    });
+    expiry.addEventListener('change', () => {
+      $('#cred-expiry-date-field').hidden = expiry.value !== 'date';
+    });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      say(errBox, '');
+      const name = $('#cred-name').value.trim();
+      if (!name) {
+        say(errBox, 'Give the credential a name.');
+        $('#cred-name').focus();
+        return;
+      }
+      const body = { name, scope: $('#cred-scope').value };
+      if (global) body.role = $('#cred-role').value;
+      if (expiry.value === 'date') {
+        const d = $('#cred-expiry-date').value;
+        if (!d) {
+          say(errBox, 'Choose the expiry date, or pick another expiry.');
+          $('#cred-expiry-date').focus();
+          return;
+        }
+        // The end of that day, in the browser's time zone.
+        body.expiresAt = new Date(d + 'T23:59:59').toISOString();
+      } else if (expiry.value) {
+        body.expiresIn = expiry.value;
+      }
+      const ids = $$('#cred-ds-list input:checked').map((c) => Number(c.value));
+      if (ids.length) body.dataSourceIds = ids;
+      const sel = $('#cred-selector').value.trim();
+      if (sel) body.selector = sel;
+      const btn = $('#create-submit');
+      busy(btn, true);
+      try {
+        const cred = await api(ctx, 'POST', base, body);
+        form.reset();
+        $('#cred-expiry-date-field').hidden = true;
+        setOpen(false);
+        showNewToken(cred, endpoints);
+        await loadCredentials(ctx, base, global, endpoints);
+      } catch (e) {
+        say(errBox, 'Could not create the credential. ' + describe(e));
+      } finally {
+        busy(btn, false);
+      }
+    });
+    $('#new-token-done').addEventListener('click', () => {
+      hideNewToken();
+      open.focus();
+    });
+  }
+
+  // tryIt is a ready-to-paste command using the new credential.
+  function tryIt(cred, endpoints) {
+    const dsID = cred.dataSourceIds && cred.dataSourceIds.length ? cred.dataSourceIds[0] : 1;
+    const ep = endpoints.find((e) => e.id === dsID) || endpoints[0];
+    const withAuth = (url) => url.replace(/^(https?:\/\/)/, '$1' + cred.key + ':' + cred.token + '@');
+    if (cred.scope && !cred.scope.split(',').includes('read')) {
+      return 'remote_write:\n  - url: ' + location.origin + '/api/v1/write\n    basic_auth:\n      username: ' + cred.key + '\n      password: ' + cred.token;
+    }
+    const instant = ep ? ep.instantUrl : location.origin + GRAFANA_DS + '/proxy/' + dsID + '/api/v1/query';
+    return 'curl "' + withAuth(instant) + '?query=up"';
+  }
+
+  function showNewToken(cred, endpoints) {
+    const box = $('#new-token');
+    $('#new-token-title').textContent = 'Credential “' + cred.name + '” created';
+    $('#new-key').value = cred.key;
+    $('#new-token-value').value = cred.token;
+    $('#new-curl').value = tryIt(cred, endpoints);
+    for (const id of ['new-key', 'new-token-value', 'new-curl']) {
+      const row = $('#' + id).parentElement;
+      for (const old of $$('.copy, .copy-note', row)) old.remove();
+      const label = { 'new-key': 'Copy key', 'new-token-value': 'Copy token', 'new-curl': 'Copy command' }[id];
+      row.append(...copyButton(() => $('#' + id).value, label));
+    }
+    box.hidden = false;
+    box.focus();
+  }
+
+  // hideNewToken drops the token from the page for good.
+  function hideNewToken() {
+    for (const id of ['new-key', 'new-token-value', 'new-curl']) $('#' + id).value = '';
+    $('#new-token').hidden = true;
+  }
+
+  async function loadCredentials(ctx, base, global, endpoints) {
+    const errBox = $('#cred-list-error');
+    let creds;
+    try {
+      creds = await api(ctx, 'GET', base);
+      say(errBox, '');
+    } catch (e) {
+      say(errBox, 'Could not load the credentials. ' + describe(e));
+      return;
+    }
+    const table = $('#cred-table');
+    const tbody = $('tbody', table);
+    tbody.replaceChildren();
+    $('#cred-empty').hidden = creds.length > 0;
+    table.hidden = creds.length === 0;
+    const dsName = (id) => {
+      const ep = endpoints.find((e) => e.id === id);
+      return ep ? ep.name + ' (' + id + ')' : String(id);
+    };
+    const now = Date.now();
+    for (const c of creds) {
+      const expired = c.expiresAt && new Date(c.expiresAt).getTime() <= now;
+      const revoke = el('button', { type: 'button', class: 'btn danger small', 'aria-label': 'Revoke credential ' + c.name }, 'Revoke');
+      revoke.addEventListener('click', async () => {
+        const ok = await confirmDialog('Revoke credential?',
+          'Revoke “' + c.name + '” (' + c.key + ')? Every program using it is refused from its next request. This cannot be undone.',
+          'Revoke');
+        if (!ok) return;
+        try {
+          await api(ctx, 'DELETE', base + '/' + c.id);
+          pageStatus('Credential “' + c.name + '” revoked.');
+          await loadCredentials(ctx, base, global, endpoints);
+          $('#create-open').focus();
+        } catch (e) {
+          pageError('Could not revoke “' + c.name + '”. ' + describe(e));
+        }
+      });
+      tbody.append(el('tr', { 'data-key': c.key },
+        el('td', {}, c.name),
+        el('td', {}, el('code', {}, c.key)),
+        global ? el('td', {}, el('span', { class: 'role' }, c.role)) : null,
+        timeCell(c.createdAt, '—', c.createdBy ? el('span', { class: 'muted block' }, 'by ' + c.createdBy) : null),
+        timeCell(c.lastUsedAt, 'never'),
+        timeCell(c.expiresAt, 'never', expired ? el('span', { class: 'badge bad' }, 'expired') : null),
+        el('td', {}, c.scope),
+        el('td', {}, c.dataSourceIds && c.dataSourceIds.length ? c.dataSourceIds.map(dsName).join(', ') : 'all'),
+        el('td', {}, c.selector ? el('code', {}, c.selector) : '—'),
+        el('td', { class: 'actions-cell' }, revoke)));
+    }
+  }
+
+  // --- User Directory ---
+
+  async function initUsers(ctx) {
+    if (!can(ctx, 'list_users')) {
+      pageError('The User Directory needs the EDITOR role; your role is ' + ctx.me.role + '.');
+      for (const s of $$('main section')) s.remove();
+      return;
+    }
+    const owner = can(ctx, 'manage_users');
+    $('#users-manage').hidden = !owner;
+    $('#users-editor-note').hidden = owner;
+    for (const th of $$('.owner-only')) th.hidden = !owner;
+    if (owner) wireUserForm(ctx);
+    await loadUsers(ctx, owner);
+  }
+
+  function wireUserForm(ctx) {
+    const form = $('#user-form');
+    const open = $('#user-add-open');
+    const errBox = $('#user-form-error');
+    const setOpen = (on) => {
+      form.hidden = !on;
+      open.setAttribute('aria-expanded', on ? 'true' : 'false');
+      if (on) $('#user-login').focus();
+    };
+    open.addEventListener('click', () => setOpen(form.hidden));
+    $('#user-cancel').addEventListener('click', () => {
+      form.reset();
+      say(errBox, '');
+      setOpen(false);
+      open.focus();
+    });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const login = $('#user-login').value.trim();
+      const password = $('#user-password').value;
+      if (!login) {
+        say(errBox, 'Give the new user a login.');
+        $('#user-login').focus();
+        return;
+      }
+      if (password.length < 8) {
+        say(errBox, 'The password needs at least 8 characters.');
+        $('#user-password').focus();
+        return;
+      }
+      const btn = $('#user-submit');
+      busy(btn, true);
+      try {
+        const u = await api(ctx, 'POST', API + '/users', { login, password, role: $('#user-role').value });
+        form.reset();
+        say(errBox, '');
+        setOpen(false);
+        pageStatus('Added user “' + u.login + '” as ' + u.role + '.');
+        await loadUsers(ctx, true);
+      } catch (e) {
+        say(errBox, 'Could not add the user. ' + describe(e));
+      } finally {
+        busy(btn, false);
+      }
+    });
+  }
+
+  async function loadUsers(ctx, owner) {
+    const errBox = $('#users-error');
+    let users;
+    try {
+      users = await api(ctx, 'GET', API + '/users');
+      say(errBox, '');
+    } catch (e) {
+      say(errBox, 'Could not load the users. ' + describe(e));
+      return;
+    }
+    const table = $('#users-table');
+    const tbody = $('tbody', table);
+    tbody.replaceChildren();
+    $('#users-empty').hidden = users.length > 0;
+    table.hidden = users.length === 0;
+    for (const u of users) {
+      const self = u.id === ctx.me.userId;
+      const patch = async (body, done) => {
+        try {
+          await api(ctx, 'PATCH', API + '/users/' + u.id, body);
+          if (self) {
+            location.reload(); // our own rights changed
+            return;
+          }
+          pageStatus(done);
+          await loadUsers(ctx, owner);
+        } catch (e) {
+          pageError('Could not change “' + u.login + '”. ' + describe(e));
+        }
+      };
+      let roleCell = el('td', {}, el('span', { class: 'role' }, u.role));
+      let actions = null;
+      if (owner) {
+        const selID = 'role-of-' + u.id;
+        const sel = el('select', { id: selID, 'aria-label': 'Role of ' + u.login },
+          ['VIEWER', 'EDITOR', 'OWNER'].map((r) => el('option', { value: r, selected: r === u.role }, r)));
+        const save = el('button', { type: 'button', class: 'btn small', 'aria-label': 'Change role of ' + u.login }, 'Change role');
+        save.addEventListener('click', async () => {
+          if (sel.value === u.role) {
+            pageStatus(u.login + ' already has the role ' + u.role + '.');
+            return;
+          }
+          if (self && !(await confirmDialog('Change your own role?', 'You are about to make yourself ' + sel.value + '. You may lose access to this page.', 'Change my role'))) return;
+          await patch({ role: sel.value }, 'Role of “' + u.login + '” is now ' + sel.value + '.');
+        });
+        roleCell = el('td', {}, el('div', { class: 'inline' }, sel, save));
+        const toggle = el('button', { type: 'button', class: 'btn small', 'aria-label': (u.disabled ? 'Enable ' : 'Disable ') + u.login }, u.disabled ? 'Enable' : 'Disable');
+        toggle.addEventListener('click', async () => {
+          if (!u.disabled && !(await confirmDialog('Disable user?', 'Disable “' + u.login + '”? Their sessions and API credentials stop working from the next request.', 'Disable'))) return;
+          await patch({ disabled: !u.disabled }, '“' + u.login + '” is now ' + (u.disabled ? 'enabled' : 'disabled') + '.');
+        });
+        const del = el('button', { type: 'button', class: 'btn danger small', 'aria-label': 'Delete ' + u.login }, 'Delete');
+        del.addEventListener('click', async () => {
+          if (!(await confirmDialog('Delete user?', 'Delete “' + u.login + '”? Their API credentials stop working at once. This cannot be undone.', 'Delete'))) return;
+          try {
+            await api(ctx, 'DELETE', API + '/users/' + u.id);
+            pageStatus('Deleted user “' + u.login + '”.');
+            await loadUsers(ctx, owner);
+          } catch (e) {
+            pageError('Could not delete “' + u.login + '”. ' + describe(e));
+          }
+        });
+        actions = el('td', { class: 'actions-cell' }, toggle, ' ', del);
+      }
+      tbody.append(el('tr', { 'data-login': u.login },
+        el('td', {}, u.login, self ? el('span', { class: 'muted' }, ' (you)') : null),
+        roleCell,
+        el('td', {}, u.disabled ? el('span', { class: 'badge bad' }, 'disabled') : el('span', { class: 'badge good' }, 'active')),
+        timeCell(u.createdAt, '—'),
+        actions));
+    }
+  }
+
+  // --- Data Sources ---
+
+  // listDataSources prefers the data source API; servers without it still
+  // answer the Grafana-shaped list.
+  async function listDataSources(ctx) {
+    try {
+      return { managed: true, list: await api(ctx, 'GET', API + '/datasources') };
+    } catch (e) {
+      if (e.status !== 404) throw e;
+    }
+    const g = await api(ctx, 'GET', GRAFANA_DS);
+    return {
+      managed: false,
+      list: g.map((d) => ({
+        id: d.id, uid: d.uid, name: d.name, type: d.type, embedded: !!d.isDefault,
+        env: (d.jsonData && d.jsonData.env) || '', site: (d.jsonData && d.jsonData.site) || '',
+      })),
+    };
+  }
+
+  async function initDataSources(ctx) {
+    const owner = can(ctx, 'manage_data_sources');
+    $('#ds-forbidden').hidden = owner;
+    const managed = await loadDataSources(ctx, owner);
+    if (owner && managed) {
+      $('#ds-manage').hidden = false;
+      wireDataSourceForm(ctx);
+    } else if (owner) {
+      $('#ds-readonly-note').hidden = false;
+    }
+  }
+
+  function authText(d) {
+    const parts = [];
+    if (d.basicAuthUser) parts.push('basic auth as ' + d.basicAuthUser + (d.hasBasicAuthPassword ? ', password set' : ', no password'));
+    if (d.hasBearerToken) parts.push('bearer token set');
+    if (d.headers && Object.keys(d.headers).length) parts.push(Object.keys(d.headers).length + ' extra header(s)');
+    if (d.embedded) return 'built in';
+    return parts.length ? parts.join('; ') : 'none';
+  }
+
+  async function loadDataSources(ctx, owner) {
+    const errBox = $('#ds-error');
+    let res;
+    try {
+      res = await listDataSources(ctx);
+      say(errBox, '');
+    } catch (e) {
+      say(errBox, 'Could not load the data sources. ' + describe(e));
+      return false;
+    }
+    const table = $('#ds-table');
+    const tbody = $('tbody', table);
+    tbody.replaceChildren();
+    $('#ds-empty').hidden = res.list.length > 0;
+    table.hidden = res.list.length === 0;
+    for (const d of res.list) {
+      const actions = el('td', { class: 'actions-cell' });
+      if (owner && res.managed) {
+        const test = el('button', { type: 'button', class: 'btn small', 'aria-label': 'Test connection of ' + d.name }, 'Test');
+        test.addEventListener('click', async () => {
+          busy(test, true);
+          try {
+            const r = await api(ctx, 'POST', API + '/datasources/' + d.id + '/test');
+            say($('#ds-status'), d.name + ': ' + testText(r), r.ok ? 'ok' : 'error');
+          } catch (e) {
+            say($('#ds-status'), d.name + ': ' + describe(e), 'error');
+          } finally {
+            busy(test, false);
+          }
+        });
+        actions.append(test);
+        if (!d.embedded) {
+          const del = el('button', { type: 'button', class: 'btn danger small', 'aria-label': 'Delete data source ' + d.name }, 'Delete');
+          del.addEventListener('click', async () => {
+            if (!(await confirmDialog('Delete data source?', 'Delete “' + d.name + '” (data source ' + d.id + ')? Queries and credentials that use it stop working.', 'Delete'))) return;
+            try {
+              await api(ctx, 'DELETE', API + '/datasources/' + d.id);
+              say($('#ds-status'), 'Deleted data source “' + d.name + '”.', 'ok');
+              await loadDataSources(ctx, owner);
+            } catch (e) {
+              say($('#ds-status'), 'Could not delete “' + d.name + '”. ' + describe(e), 'error');
+            }
+          });
+          actions.append(' ', del);
+        }
+      }
+      tbody.append(el('tr', { 'data-id': d.id },
+        el('td', {}, String(d.id)),
+        el('td', {}, d.name, d.embedded ? el('span', { class: 'badge good' }, 'embedded') : null,
+          d.problem ? el('span', { class: 'badge bad block' }, d.problem) : null),
+        el('td', {}, d.url ? el('code', {}, d.url) : '—'),
+        el('td', {}, d.env || '—'),
+        el('td', {}, d.site || '—'),
+        el('td', {}, authText(d)),
+        actions));
+    }
+    return res.managed;
+  }
+
+  function testText(r) {
+    const extra = [r.version ? 'version ' + r.version : '', r.httpStatus ? 'HTTP ' + r.httpStatus : '', r.durationMs ? Math.round(r.durationMs) + ' ms' : ''].filter(Boolean).join(', ');
+    return (r.ok ? '' : 'Test failed: ') + (r.message || (r.ok ? 'Data source is working' : 'no details')) + (extra ? ' (' + extra + ')' : '');
+  }
+
+  // dataSourceInput reads the form into the API's input shape; it throws
+  // an Error with words for bad input.
+  function dataSourceInput() {
+    const v = (id) => $('#' + id).value.trim();
+    const body = { name: v('ds-name'), url: v('ds-url'), env: v('ds-env'), site: v('ds-site') };
+    if (!body.name) throw new Error('Give the data source a name.');
+    if (!/^https?:\/\/./.test(body.url)) throw new Error('The URL must start with http:// or https://.');
+    if (!body.env) throw new Error('Env is required (for example dev, stage or prod).');
+    const auth = $('#ds-auth').value;
+    if (auth === 'basic') {
+      body.basicAuthUser = v('ds-user');
+      if (!body.basicAuthUser) throw new Error('Give the basic auth user.');
+      body.basicAuthPassword = $('#ds-password').value;
+    } else if (auth === 'bearer') {
+      body.bearerToken = $('#ds-token').value;
+      if (!body.bearerToken) throw new Error('Give the bearer token.');
+    }
+    const headers = {};
+    for (const line of $('#ds-headers').value.split('\n')) {
+      if (!line.trim()) continue;
+      const i = line.indexOf(':');
+      if (i <= 0) throw new Error('Each header line needs the form “Name: value”: ' + line.trim());
+      headers[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    }
+    if (Object.keys(headers).length) body.headers = headers;
+    const t = v('ds-timeout');
+    if (t) {
+      body.timeoutSeconds = Number(t);
+      if (!(body.timeoutSeconds >= 1)) throw new Error('The timeout must be a number of seconds, 1 or more.');
+    }
+    return body;
+  }
+
+  function wireDataSourceForm(ctx) {
+    const form = $('#ds-form');
+    const open = $('#ds-add-open');
+    const errBox = $('#ds-form-error');
+    const statusBox = $('#ds-form-status');
+    const authSel = $('#ds-auth');
+    const syncAuth = () => {
+      for (const f of $$('[data-auth]', form)) f.hidden = f.dataset.auth !== authSel.value;
+    };
+    authSel.addEventListener('change', syncAuth);
+    const close = () => {
+      form.reset(); // drops any typed password or token
+      syncAuth();
+      say(errBox, '');
+      say(statusBox, '');
+      form.hidden = true;
+      open.setAttribute('aria-expanded', 'false');
+    };
+    open.addEventListener('click', () => {
+      if (!form.hidden) { close(); return; }
+      form.hidden = false;
+      open.setAttribute('aria-expanded', 'true');
+      $('#ds-name').focus();
+    });
+    $('#ds-cancel').addEventListener('click', () => { close(); open.focus(); });
+    $('#ds-test').addEventListener('click', async (ev) => {
+      say(errBox, '');
+      say(statusBox, '');
+      let body;
+      try { body = dataSourceInput(); } catch (e) { say(errBox, e.message); return; }
+      const btn = ev.currentTarget;
+      busy(btn, true);
+      say(statusBox, 'Testing…', 'info');
+      try {
+        const r = await api(ctx, 'POST', API + '/datasources/test', body);
+        say(statusBox, testText(r), r.ok ? 'ok' : 'error');
+      } catch (e) {
+        say(statusBox, '');
+        say(errBox, 'Could not test. ' + describe(e));
+      } finally {
+        busy(btn, false);
+      }
+    });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      say(errBox, '');
+      let body;
+      try { body = dataSourceInput(); } catch (e) { say(errBox, e.message); return; }
+      const btn = $('#ds-submit');
+      busy(btn, true);
+      try {
+        const d = await api(ctx, 'POST', API + '/datasources', body);
+        close();
+        say($('#ds-status'), 'Added data source “' + d.name + '” (id ' + d.id + ').', 'ok');
+        await loadDataSources(ctx, true);
+        open.focus();
+      } catch (e) {
+        say(errBox, 'Could not add the data source. ' + describe(e));
+      } finally {
+        busy(btn, false);
+      }
+    });
+  }
+
+  // --- Explore ---
+
+  const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+
+  function seriesName(metric) {
+    const name = metric.__name__ || '';
+    const labels = Object.keys(metric).filter((k) => k !== '__name__').sort()
+      .map((k) => k + '="' + metric[k] + '"');
+    return name + (labels.length || !name ? '{' + labels.join(', ') + '}' : '');
+  }
+
+  function sampleValue(v) {
+    const n = Number(v);
+    return Number.isFinite(n) ? n : null; // NaN and ±Inf cannot be drawn
+  }
+
+  function fmtTs(sec) {
+    const d = new Date(sec * 1000);
+    const pad = (n, w) => String(n).padStart(w || 2, '0');
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
+      pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) +
+      (d.getMilliseconds() ? '.' + pad(d.getMilliseconds(), 3) : '');
+  }
+
+  function parseDuration(s) {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)?$/.exec(s.trim());
+    if (!m) return NaN;
+    const mult = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 }[m[2] || 's'];
+    return Number(m[1]) * mult;
+  }
+
+  async function initExplore(ctx) {
+    const st = { plot: null, ctx };
+    const dsSel = $('#q-ds');
+    try {
+      const { list } = await listDataSources(ctx);
+      for (const d of list) dsSel.append(el('option', { value: d.id }, d.name + ' (' + d.id + ')'));
+    } catch (e) {
+      pageError('Could not list the data sources. ' + describe(e));
+    }
+    if (!dsSel.options.length) dsSel.append(el('option', { value: '1' }, 'promgate (1)'));
+
+    // A shared link (?query=...&mode=range...) restores the form.
+    const sp = new URLSearchParams(location.search);
+    if (sp.get('query')) $('#q-expr').value = sp.get('query');
+    if (sp.get('ds') && $$('option', dsSel).some((o) => o.value === sp.get('ds'))) dsSel.value = sp.get('ds');
+    if (sp.get('mode') === 'range') $('#q-mode-range').checked = true;
+    if (sp.get('range') && $$('#q-range option').some((o) => o.value === sp.get('range'))) $('#q-range').value = sp.get('range');
+    if (sp.get('step')) $('#q-step').value = sp.get('step');
+
+    const form = $('#query-form');
+    const syncMode = () => {
+      const range = $('#q-mode-range').checked;
+      $('#q-range-fields').hidden = !range;
+      $('#q-instant-fields').hidden = range;
+      updateCSV();
+    };
+    const updateCSV = () => {
+      try {
+        const q = buildQuery();
+        q.params.set('format', 'csv');
+        $('#q-csv').href = q.path + '?' + q.params.toString();
+      } catch (_) {
+        $('#q-csv').href = '#';
+      }
+    };
+    for (const r of $$('input[name=mode]')) r.addEventListener('change', syncMode);
+    form.addEventListener('input', updateCSV);
+    form.addEventListener('change', updateCSV);
+    // "now" moves on: recompute the link as it is followed.
+    $('#q-csv').addEventListener('click', (ev) => {
+      try {
+        updateCSV();
+        buildQuery();
+      } catch (e) {
+        ev.preventDefault();
+        say($('#q-error'), e.message);
+      }
+    });
+    $('#q-expr').addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+        ev.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      runQuery(st);
+    });
+    window.addEventListener('resize', () => {
+      const box = $('#graph');
+      if (st.plot) st.plot.setSize({ width: box.clientWidth, height: 320 });
+    });
+    syncMode();
+    if (sp.get('query')) await runQuery(st);
+  }
+
+  // buildQuery reads the form into a proxy path and parameters.
+  function buildQuery() {
+    const expr = $('#q-expr').value.trim();
+    if (!expr) throw new Error('Type a PromQL query, for example: up');
+    const ds = $('#q-ds').value || '1';
+    const base = GRAFANA_DS + '/proxy/' + encodeURIComponent(ds) + '/api/v1/';
+    const params = new URLSearchParams({ query: expr });
+    if (!$('#q-mode-range').checked) {
+      const t = $('#q-time').value;
+      if (t) params.set('time', String(new Date(t).getTime() / 1000));
+      return { mode: 'instant', ds, path: base + 'query', params };
+    }
+    const endIn = $('#q-end').value;
+    const end = endIn ? new Date(endIn).getTime() / 1000 : Math.floor(Date.now() / 1000);
+    const span = Number($('#q-range').value);
+    const start = end - span;
+    let step;
+    const stepIn = $('#q-step').value.trim();
+    if (stepIn) {
+      step = parseDuration(stepIn);
+      if (!(step > 0)) throw new Error('The step must be a duration such as 15s, 1m or 1h.');
+    } else {
+      step = Math.max(1, Math.floor(span / 250));
+    }
+    params.set('start', String(start));
+    params.set('end', String(end));
+    params.set('step', String(step));
+    return { mode: 'range', ds, path: base + 'query_range', params, start, end, step };
+  }
+
+  async function runQuery(st) {
+    const errBox = $('#q-error');
+    const warnBox = $('#q-warnings');
+    say(errBox, '');
+    say(warnBox, '');
+    let q;
+    try {
+      q = buildQuery();
+    } catch (e) {
+      say(errBox, e.message);
+      $('#q-expr').focus();
+      return;
+    }
+    // Keep the form in the address bar so the view can be shared.
+    const share = new URLSearchParams({ query: q.params.get('query'), ds: q.ds, mode: q.mode });
+    if (q.mode === 'range') {
+      share.set('range', $('#q-range').value);
+      if ($('#q-step').value.trim()) share.set('step', $('#q-step').value.trim());
+    }
+    history.replaceState(null, '', '/explore?' + share.toString());
+    const btn = $('#q-run');
+    busy(btn, true);
+    $('#q-summary').textContent = 'Running…';
+    const t0 = performance.now();
+    let body;
+    try {
+      body = await api(st.ctx, 'GET', q.path + '?' + q.params.toString(), undefined, true);
+    } catch (e) {
+      say(errBox, describe(e));
+      $('#q-summary').textContent = '';
+      clearResults(st);
+      return;
+    } finally {
+      busy(btn, false);
+    }
+    const took = Math.round(performance.now() - t0);
+    const warnings = [].concat(body.warnings || [], body.infos || []);
+    if (warnings.length) say(warnBox, 'The data source said: ' + warnings.join('; '));
+    const data = body.data || {};
+    const result = data.result;
+    const n = Array.isArray(result) ? result.length : 1;
+    $('#q-summary').textContent = data.resultType + ' result: ' + n + ' series (' + took + ' ms)';
+    renderTable(data);
+    if (q.mode === 'range' && data.resultType === 'matrix') {
+      drawGraph(st, result, q);
+    } else {
+      clearGraph(st, 'Instant queries are shown in the table. Choose Range and run the query to draw a graph.');
+    }
+  }
+
+  function clearResults(st) {
+    $('#result-table').hidden = true;
+    $('#table-empty').hidden = true;
+    clearGraph(st, 'Run a range query to draw a graph.');
+  }
+
+  // renderTable shows rows as the CSV download has them: name, timestamp,
+  // value, then each label in name order. A range result shows each
+  // series' last sample here; the CSV has every sample.
+  function renderTable(data) {
+    const table = $('#result-table');
+    const headRow = $('thead tr', table);
+    const tbody = $('tbody', table);
+    headRow.replaceChildren();
+    tbody.replaceChildren();
+    let rows = [];
+    const rt = data.resultType;
+    if (rt === 'vector') {
+      rows = data.result.map((s) => ({ metric: s.metric, sample: s.value || (s.histogram ? [s.histogram[0], 'histogram'] : null) }));
+    } else if (rt === 'matrix') {
+      rows = data.result.map((s) => {
+        const vals = s.values || [];
+        return { metric: s.metric, sample: vals.length ? vals[vals.length - 1] : null, count: vals.length };
+      });
+    } else if (rt === 'scalar' || rt === 'string') {
+      rows = [{ metric: { __name__: rt }, sample: data.result }];
+    }
+    $('#table-empty').hidden = rows.length > 0;
+    table.hidden = rows.length === 0;
+    if (!rows.length) return;
+    const labelNames = new Set();
+    for (const r of rows) for (const k of Object.keys(r.metric || {})) if (k !== '__name__') labelNames.add(k);
+    const labels = Array.from(labelNames).sort();
+    const cols = ['name', rt === 'matrix' ? 'last timestamp' : 'timestamp', rt === 'matrix' ? 'last value' : 'value']
+      .concat(rt === 'matrix' ? ['samples'] : [], labels);
+    headRow.append(...cols.map((c) => el('th', { scope: 'col' }, c)));
+    for (const r of rows.slice(0, MAX_ROWS_SHOWN)) {
+      const [ts, val] = r.sample || [null, ''];
+      tbody.append(el('tr', {},
+        el('td', {}, (r.metric && r.metric.__name__) || ''),
+        el('td', { title: ts === null ? '' : String(ts) }, ts === null ? '' : fmtTs(ts)),
+        el('td', { class: 'num' }, String(val)),
+        rt === 'matrix' ? el('td', { class: 'num' }, String(r.count)) : null,
+        labels.map((k) => el('td', {}, (r.metric && r.metric[k]) || ''))));
+    }
+    if (rows.length > MAX_ROWS_SHOWN) {
+      tbody.append(el('tr', {}, el('td', { colspan: cols.length, class: 'muted' },
+        'Showing ' + MAX_ROWS_SHOWN + ' of ' + rows.length + ' rows; download the CSV for all of them.')));
+    }
+  }
+
+  function clearGraph(st, note) {
+    if (st.plot) {
+      st.plot.destroy();
+      st.plot = null;
+    }
+    const box = $('#graph');
+    box.replaceChildren();
+    box.removeAttribute('role');
+    box.removeAttribute('aria-label');
+    $('#graph-note').textContent = note;
+    $('#graph-note').hidden = false;
+  }
+
+  function drawGraph(st, result, q) {
+    clearGraph(st, '');
+    if (typeof window.uPlot !== 'function') {
+      $('#graph-note').textContent = 'The graph library did not load; the table still shows the result.';
+      return;
+    }
+    if (!result.length) {
+      $('#graph-note').textContent = 'No series to draw.';
+      return;
+    }
+    const drawn = result.slice(0, MAX_SERIES_DRAWN);
+    // Range results sit on the grid start + k*step.
+    const xs = [];
+    for (let t = q.start; t <= q.end + 1e-9; t += q.step) xs.push(t);
+    const at = new Map(xs.map((t, i) => [Math.round(t * 1000), i]));
+    const ys = drawn.map((s) => {
+      const a = new Array(xs.length).fill(null);
+      for (const [t, v] of s.values || []) {
+        const i = at.get(Math.round(t * 1000));
+        if (i !== undefined) a[i] = sampleValue(v);
+      }
+      return a;
+    });
+    $('#graph-note').textContent = result.length > drawn.length
+      ? 'Drawing the first ' + drawn.length + ' of ' + result.length + ' series.' : '';
+    $('#graph-note').hidden = !$('#graph-note').textContent;
+    const box = $('#graph');
+    box.setAttribute('role', 'img');
+    box.setAttribute('aria-label', 'Graph of ' + drawn.length + ' series; the table below has the values.');
+    const opts = {
+      width: Math.max(box.clientWidth, 300),
+      height: 320,
+      series: [{ label: 'Time', value: (u, v) => (v === null || v === undefined ? '—' : fmtTs(v)) }].concat(drawn.map((s, i) => ({
+        label: seriesName(s.metric),
+        stroke: PALETTE[i % PALETTE.length],
+        width: 1.5,
+        points: { show: false },
+      }))),
+      axes: [{}, { size: 70 }],
+      scales: { x: { time: true } },
+      legend: { live: true },
+    };
+    st.plot = new window.uPlot(opts, [xs].concat(ys), box);
+  }
+
+  // --- start ---
+
+  async function main() {
+    const page = document.body.dataset.page;
+    if (page === 'notfound') return;
+    if (page === 'login') {
+      await initLogin();
+      return;
+    }
+    const ctx = { me: null, csrf: '', redirectOn401: true };
+    try {
+      ctx.me = await api(ctx, 'GET', API + '/me');
+    } catch (e) {
+      if (e.status !== 401) pageError('Could not find out who you are. ' + describe(e));
+      return;
+    }
+    ctx.csrf = ctx.me.csrfToken || '';
+    initHeader(ctx);
+    const init = {
+      explore: initExplore,
+      datasources: initDataSources,
+      credentials: (c) => initCredentials(c, false),
+      'global-credentials': (c) => initCredentials(c, true),
+      users: initUsers,
+    }[page];
+    try {
+      if (init) await init(ctx);
+    } catch (e) {
+      pageError(describe(e));
+    }
+    document.body.dataset.ready = 'true';
+  }
+
+  main();
+})();

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds (once, then reuses) the real Prometheus 3.16.0 that the data source
-# tests and benchmarks compare promgate with, and prints
+# Builds (once, then reuses) the real Prometheus 3.16.0 and its promtool that
+# the data source tests, the promtool tests and the benchmarks compare
+# promgate with, and prints
 #   export PROMGATE_TEST_PROMETHEUS_BIN=...
+#   export PROMGATE_TEST_PROMTOOL_BIN=...
 # for .ci/run to eval. Build output goes to stderr. A cold build takes about
 # 5 minutes and 3.3 GB of RAM on 2 cores.
 set -euo pipefail
@@ -17,4 +19,12 @@ if ! { [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "version $want ";
     -ldflags "-X github.com/prometheus/common/version.Version=$want" \
     github.com/prometheus/prometheus/cmd/prometheus@v0.316.0) >&2
 fi
+tool="$dir/promtool"
+if ! { [ -x "$tool" ] && "$tool" --version 2>/dev/null | grep -q "version $want "; }; then
+  echo "building promtool $want into $dir" >&2
+  (cd "$dir" && GOBIN="$dir" go install \
+    -ldflags "-X github.com/prometheus/common/version.Version=$want" \
+    github.com/prometheus/prometheus/cmd/promtool@v0.316.0) >&2
+fi
 echo "export PROMGATE_TEST_PROMETHEUS_BIN=$bin"
+echo "export PROMGATE_TEST_PROMTOOL_BIN=$tool"

@@ -109,6 +109,20 @@ func TestProxyBackendAnswers(t *testing.T) {
 			_, _ = io.WriteString(zw, big)
 			_ = zw.Close()
 		}, 200, "", big, "", false},
+		{"broken gzip", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Encoding", "gzip")
+			_, _ = io.WriteString(w, "not gzip at all")
+		}, 502, "unavailable", "", "broken gzip", false},
+		{"truncated big gzip", func(w http.ResponseWriter, r *http.Request) {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			_, _ = io.WriteString(zw, big)
+			_ = zw.Close()
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Encoding", "gzip")
+			_, _ = w.Write(buf.Bytes()[:buf.Len()-20])
+		}, 200, "", "", "", true},
 		{"unasked encoding", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Content-Encoding", "br")

@@ -3,6 +3,7 @@ package datasource
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -29,9 +30,11 @@ const peekSize = 32 << 10
 
 // Response headers a backend may pass to the caller. Everything else
 // (Set-Cookie, WWW-Authenticate, hop-by-hop headers, server banners) stays
-// behind. Content-Encoding is not among them: the transport asks the
-// backend for gzip and decodes it, and the caller gets identity, as from
-// the embedded data source.
+// behind. Content-Encoding is not among them: promgate asks backends for
+// identity (compressing every answer cost Prometheus more CPU than the
+// proxy itself in bench/proxy, and a gate sits near its backends), decodes
+// gzip from a backend that sends it anyway, and answers callers with
+// identity, as the embedded data source does.
 var passHeaders = []string{"Content-Type", "Cache-Control", "Expires", "Last-Modified"}
 
 // Forwarder is what every remote data source shares: one HTTP transport
@@ -60,6 +63,7 @@ func NewTransport() *http.Transport {
 		TLSHandshakeTimeout:    10 * time.Second,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 1 << 20,
+		DisableCompression:     true, // see passHeaders
 	}
 }
 
@@ -165,6 +169,7 @@ func (rm *Remote) decorate(hr *http.Request) {
 	}
 	hr.Header.Set("User-Agent", rm.fwd.userAgent)
 	hr.Header.Set("Accept", "application/json")
+	hr.Header.Set("Accept-Encoding", "identity")
 	if rm.auth != "" {
 		hr.Header.Set("Authorization", rm.auth)
 	}
@@ -210,14 +215,24 @@ func (rm *Remote) relay(w http.ResponseWriter, r *http.Request, ctx context.Cont
 		rm.unavailable(w, "refused promgate's credentials for it (HTTP %d): check the data source's basic auth or bearer token", resp.StatusCode)
 		return
 	}
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+	var body io.Reader = resp.Body
+	switch ce := strings.ToLower(resp.Header.Get("Content-Encoding")); ce {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			rm.unavailable(w, "answered with a broken gzip body")
+			return
+		}
+		body = zr
+	default:
 		rm.unavailable(w, "answered with Content-Encoding %q, which promgate did not ask for", ce)
 		return
 	}
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
 	isJSON := jsonContentType(resp.Header.Get("Content-Type"))
 
-	br := rm.fwd.reader(resp.Body)
+	br := rm.fwd.reader(body)
 	defer func() {
 		br.Reset(nil) // drop the body before pooling
 		rm.fwd.readers.Put(br)

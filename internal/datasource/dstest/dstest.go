@@ -34,6 +34,9 @@ type Prometheus struct {
 // StartPrometheus starts bin with its data under dir, remote_write
 // receiving on, no scrape targets, and waits until it is ready.
 func StartPrometheus(ctx context.Context, bin, dir string) (*Prometheus, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("prometheus dir: %w", err)
+	}
 	cfg := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1h\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("write prometheus config: %w", err)

@@ -21,6 +21,7 @@ import (
 
 type serveFlags struct {
 	listen, dataDir, configFile, externalURL, storeURL string
+	secretKeyFile                                      string
 	retention                                          model.Duration
 	outOfOrderWindow                                   model.Duration
 	scrapeInterval                                     time.Duration
@@ -40,6 +41,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.configFile, "config.file", "", "optional YAML file whose keys are these flag names")
 	fs.StringVar(&f.externalURL, "external-url", "", "URL users reach promgate at, for the endpoint URLs shown (default: from each request)")
 	fs.StringVar(&f.storeURL, "store.url", "", "postgres://... to keep users, credentials and data sources in PostgreSQL (default: SQLite in the data dir)")
+	fs.StringVar(&f.secretKeyFile, "secret-key-file", "", "32-byte key that encrypts data source secrets at rest (default: <data-dir>/secret.key, created on first start)")
 	fs.Var(&f.retention, "retention", "how long the embedded store keeps samples (e.g. 15d, 36h)")
 	fs.Var(&f.outOfOrderWindow, "out-of-order-window", "accept samples this much older than the newest (for backfilling remote_write); 0 disables")
 	fs.DurationVar(&f.scrapeInterval, "scrape-interval", 15*time.Second, "how often promgate scrapes its own /metrics into the embedded store")
@@ -98,6 +100,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		DataDir:           f.dataDir,
 		ExternalURL:       f.externalURL,
 		StoreURL:          f.storeURL,
+		SecretKeyFile:     f.secretKeyFile,
 		Retention:         time.Duration(f.retention),
 		OutOfOrderWindow:  time.Duration(f.outOfOrderWindow),
 		ScrapeInterval:    f.scrapeInterval,

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestServeEndToEnd runs `promgate serve` as a user would, makes a
+// credential with `promgate admin`, asks the reference's curl-shaped URL
+// for `up`, and shuts down gracefully.
+func TestServeEndToEnd(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	t.Setenv("PROMGATE_DATA_DIR", dir) // environment instead of a flag
+	t.Setenv("PROMGATE_OWNER_PASSWORD", "")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--listen", addr}, nil, io.Discard, logs) }()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after 30s; logs:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pw, err := os.ReadFile(filepath.Join(dir, "initial-owner-password"))
+	if err != nil || len(bytes.TrimSpace(pw)) < 12 {
+		t.Fatalf("initial owner password file: %q, %v", pw, err)
+	}
+	if strings.Contains(logs.String(), strings.TrimSpace(string(pw))) {
+		t.Fatal("the initial password was logged")
+	}
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"admin", "credential", "create", "--global", "--role", "VIEWER", "--name", "curl", "--output", "json"}, nil, &out, io.Discard); err != nil {
+		t.Fatalf("admin credential create: %v", err)
+	}
+	var cred struct{ Key, Token string }
+	if err := json.Unmarshal(out.Bytes(), &cred); err != nil {
+		t.Fatalf("credential JSON %q: %v", out.String(), err)
+	}
+	resp, err := http.Get("http://" + cred.Key + ":" + cred.Token + "@" + addr + "/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query?query=up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"job":"promgate"`) || !strings.Contains(string(body), `"1"]`) {
+		t.Fatalf("up: %d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(logs.String(), cred.Token) {
+		t.Fatal("a token was logged")
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not shut down within 30s")
+	}
+}
+
+func TestServeFlagErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bad log level", []string{"--log.level", "loud"}, nil, "log.level"},
+		{"stray argument", []string{"now"}, nil, "no arguments"},
+		{"bad env duration", nil, map[string]string{"PROMGATE_QUERY_TIMEOUT": "soon"}, "PROMGATE_QUERY_TIMEOUT"},
+		{"missing config file", []string{"--config.file", "/nonexistent/promgate.yml"}, nil, "config file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			args := append([]string{"serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, tt.args...)
+			err := run(context.Background(), args, nil, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || exitCode(err) != 2 && tt.name != "missing config file" {
+				t.Fatalf("err = %v (exit %d), want it to mention %q", err, exitCode(err), tt.want)
+			}
+		})
+	}
+}

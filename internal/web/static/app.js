@@ -62,7 +62,9 @@
   // api calls the JSON API. It returns the "data" member of a success
   // envelope (or the whole body when raw or when there is no envelope).
   async function api(ctx, method, path, body, raw) {
-    const headers = { Accept: 'application/json' };
+    // X-Requested-With asks for a 401 without the basic-auth challenge, so
+    // the browser shows no password dialog (and fetch does not wait on one).
+    const headers = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' };
     const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';

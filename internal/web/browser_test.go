@@ -1,0 +1,481 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/promgate/promgate/internal/promtest"
+)
+
+// These tests drive a real headless Chromium against a real promgate on
+// 127.0.0.1. They need the Debian package chromium (chromium-driver is
+// installed beside it by .ci/run). Locally they skip without it; with
+// CI=true they fail, so CI cannot pass without having run them.
+
+const proxyQuery = "/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query"
+
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("PROMGATE_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("CI=true but no Chromium found: install the Debian packages chromium and chromium-driver (bash .ci/run does), or set PROMGATE_CHROMIUM")
+	}
+	t.Skip("skipping browser tests: no Chromium found. Install it with `apt-get install -y chromium chromium-driver` or set PROMGATE_CHROMIUM=/path/to/chrome")
+	return ""
+}
+
+// screenshotDir is testout/screenshots at the repository root.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatalf("getwd: %v", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+	out := filepath.Join(dir, "testout", "screenshots")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatalf("create screenshot dir: %v", err)
+	}
+	return out
+}
+
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	base  string
+	shots string
+
+	mu      sync.Mutex
+	console []string
+}
+
+func startBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	path := chromiumPath(t)
+	profile := t.TempDir()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox, // as root in a container there is no sandbox to use
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1280, 900),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	// Cleanups run last-in first-out: the browser exits before its profile
+	// directory is removed.
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium %s: %v", path, err)
+	}
+	b := &browser{t: t, ctx: ctx, base: base, shots: screenshotDir(t)}
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.console = append(b.console, fmt.Sprintf("%s %s (%s:%d)", m.Source, m, m.URL, m.Line+1))
+			b.mu.Unlock()
+		}
+	}()
+	return b
+}
+
+// problems lists console messages that mean a broken page: exceptions and
+// anything the Content Security Policy refused.
+func (b *browser) problems() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, m := range b.console {
+		if strings.Contains(m, "exception:") || strings.Contains(m, "Content Security Policy") || strings.Contains(m, "Refused to") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (b *browser) consoleText() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.console, "\n")
+}
+
+func (b *browser) fatal(what string, err error) {
+	b.t.Helper()
+	b.screenshot("failed-" + regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(b.t.Name()), "-"))
+	b.t.Fatalf("%s: %v\nbrowser console:\n%s", what, err, b.consoleText())
+}
+
+// do runs steps with a time limit; the browser outlives the limit.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.fatal(what, err)
+	}
+}
+
+func value[T any](b *browser, what string, a chromedp.Action[T]) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		b.fatal(what, err)
+	}
+	return v
+}
+
+func (b *browser) eval(js string) bool {
+	b.t.Helper()
+	return value(b, "evaluate "+js, chromedp.Evaluate[bool](js))
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return value(b, "text of "+sel, chromedp.Text(chromedp.CSS(sel)))
+}
+
+// open loads a page and waits until its script has filled it.
+func (b *browser) open(path string) {
+	b.t.Helper()
+	b.do("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitReady(chromedp.CSS(`body[data-ready="true"]`)))
+}
+
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	file := filepath.Join(b.shots, name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		b.t.Errorf("save screenshot: %v", err)
+		return
+	}
+	b.t.Logf("screenshot: %s", file)
+}
+
+func (b *browser) login(user, password string) {
+	b.t.Helper()
+	b.do("log in as "+user,
+		chromedp.Navigate(b.base+"/login"),
+		chromedp.WaitReady(chromedp.CSS(`body[data-ready="true"]`)),
+		chromedp.SendKeys(chromedp.CSS("#login"), user),
+		// Enter in the password field submits: the form works by keyboard.
+		chromedp.SendKeys(chromedp.CSS("#password"), password+kb.Enter),
+		chromedp.WaitReady(chromedp.CSS(`body[data-page="explore"][data-ready="true"]`)),
+	)
+	if got := b.text("#user-name"); got != user {
+		b.t.Fatalf("header shows user %q, want %q", got, user)
+	}
+}
+
+// addDemoSeries writes an hour of two wavy series, so the graph has shape.
+func addDemoSeries(t *testing.T, s *promtest.Server) {
+	t.Helper()
+	now := time.Now().UnixMilli()
+	for i, inst := range []string{"api-1", "api-2"} {
+		var ts []int64
+		var vals []float64
+		for k := 240; k >= 0; k-- {
+			at := now - int64(k)*15_000
+			ts = append(ts, at)
+			vals = append(vals, 50+20*float64(i)+15*math.Sin(float64(at)/600_000+float64(i)))
+		}
+		s.Append(t, labels.FromStrings("__name__", "demo_requests_per_second", "job", "demo", "instance", inst), ts, vals)
+	}
+}
+
+// queryWith runs `up` through the proxy with HTTP basic auth, as the
+// reference's curl line does.
+func queryWith(t *testing.T, base, key, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", base+proxyQuery+"?query=up", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(key, token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("query with the new credential: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser tests are not short")
+	}
+	chromiumPath(t) // skip or fail before starting anything
+	s := promtest.Start(t)
+	addDemoSeries(t, s)
+	b := startBrowser(t, s.URL)
+
+	steps := []struct {
+		name string
+		run  func(t *testing.T, b *browser)
+	}{
+		{"login page sends back to the page asked for", func(t *testing.T, b *browser) {
+			b.do("open explore logged out", chromedp.Navigate(s.URL+"/explore"), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+			loc := value(b, "location", chromedp.Location())
+			if !strings.HasSuffix(loc, "/login?next=%2Fexplore") {
+				t.Errorf("logged-out Explore went to %s, want the login page with next=/explore", loc)
+			}
+			b.do("wrong password",
+				chromedp.SendKeys(chromedp.CSS("#login"), "admin"),
+				chromedp.SendKeys(chromedp.CSS("#password"), "not-the-password"),
+				chromedp.Click(chromedp.CSS("#login-submit")),
+				chromedp.WaitVisible(chromedp.CSS("#login-error")),
+			)
+			if msg := b.text("#login-error"); !strings.Contains(msg, "Invalid login or password") {
+				t.Errorf("login error says %q", msg)
+			}
+			b.screenshot("login")
+			b.login("admin", promtest.OwnerPassword)
+			if role := b.text("#user-role"); role != "OWNER" {
+				t.Errorf("header role %q, want OWNER", role)
+			}
+		}},
+		{"explore instant query fills the table", func(t *testing.T, b *browser) {
+			b.open("/explore")
+			b.do("run up", chromedp.Click(chromedp.CSS("#q-run")), chromedp.WaitVisible(chromedp.CSS("#result-table tbody tr")))
+			body := b.text("#result-table tbody")
+			if !strings.Contains(body, "up") || !strings.Contains(body, "promgate") {
+				t.Errorf("table rows %q lack the up series of job promgate", body)
+			}
+			href := value(b, "csv link", chromedp.AttributeValue(chromedp.CSS("#q-csv"), "href"))
+			if !href.Exists || !strings.Contains(href.Value, proxyQuery+"?") || !strings.Contains(href.Value, "format=csv") || !strings.Contains(href.Value, "query=up") {
+				t.Errorf("Download CSV link %q, want the proxy query with format=csv", href.Value)
+			}
+			b.screenshot("explore-instant")
+		}},
+		{"explore range query draws a graph", func(t *testing.T, b *browser) {
+			b.do("range query by keyboard",
+				chromedp.SetValue(chromedp.CSS("#q-expr"), "demo_requests_per_second"),
+				chromedp.Click(chromedp.CSS("#q-mode-range")),
+				chromedp.Focus(chromedp.CSS("#q-expr")),
+				chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+				chromedp.WaitVisible(chromedp.CSS("#graph canvas")),
+				chromedp.WaitVisible(chromedp.CSS("#result-table tbody tr")),
+			)
+			if n := value(b, "rows", chromedp.Evaluate[int](`document.querySelectorAll('#result-table tbody tr').length`)); n != 2 {
+				t.Errorf("%d table rows for two series", n)
+			}
+			if summary := b.text("#q-summary"); !strings.Contains(summary, "matrix") {
+				t.Errorf("summary %q", summary)
+			}
+			b.screenshot("explore-range")
+		}},
+		{"explore shows API errors in words", func(t *testing.T, b *browser) {
+			b.do("bad query",
+				chromedp.Click(chromedp.CSS("#q-mode-instant")),
+				chromedp.SetValue(chromedp.CSS("#q-expr"), "sum(rate(x[5m]"),
+				chromedp.Click(chromedp.CSS("#q-run")),
+				chromedp.WaitVisible(chromedp.CSS("#q-error")),
+			)
+			if msg := b.text("#q-error"); !strings.Contains(msg, "bad_data") || !strings.Contains(msg, "parse error") {
+				t.Errorf("error box says %q, want the API's bad_data parse error", msg)
+			}
+			b.screenshot("explore-error")
+		}},
+		{"data sources lists the embedded store", func(t *testing.T, b *browser) {
+			b.open("/datasources")
+			row := b.text(`#ds-table tr[data-id="1"]`)
+			if !strings.Contains(row, "promgate") || !strings.Contains(row, "embedded") {
+				t.Errorf("data source 1 row %q", row)
+			}
+			b.screenshot("datasources")
+		}},
+		{"global credential: create, use, revoke", func(t *testing.T, b *browser) {
+			b.open("/settings/global/api-credentials")
+			b.screenshot("global-api-credentials")
+			b.do("create",
+				chromedp.Click(chromedp.CSS("#create-open")),
+				chromedp.WaitVisible(chromedp.CSS("#cred-name")),
+				chromedp.SendKeys(chromedp.CSS("#cred-name"), "nightly export"),
+				chromedp.SetValue(chromedp.CSS("#cred-role"), "VIEWER"),
+				chromedp.SetValue(chromedp.CSS("#cred-expiry"), "30d"),
+			)
+			b.screenshot("global-api-credentials-form")
+			b.do("submit", chromedp.Click(chromedp.CSS("#create-submit")), chromedp.WaitVisible(chromedp.CSS("#new-token")))
+			key := value(b, "key", chromedp.Value(chromedp.CSS("#new-key")))
+			token := value(b, "token", chromedp.Value(chromedp.CSS("#new-token-value")))
+			curl := value(b, "curl", chromedp.Value(chromedp.CSS("#new-curl")))
+			if !strings.HasPrefix(key, "pgk_") || !strings.HasPrefix(token, "pgt_") {
+				t.Fatalf("page shows key %q token %q", key, token)
+			}
+			wantCurl := fmt.Sprintf(`curl "http://%s:%s@%s%s?query=up"`, key, token, s.Addr, proxyQuery)
+			if curl != wantCurl {
+				t.Errorf("curl line\n got %s\nwant %s", curl, wantCurl)
+			}
+			b.screenshot("global-api-credentials-created")
+
+			status, body := queryWith(t, s.URL, key, token)
+			var res struct {
+				Status string
+				Data   struct {
+					Result []struct{ Metric map[string]string }
+				}
+			}
+			if err := json.Unmarshal([]byte(body), &res); err != nil || status != http.StatusOK || res.Status != "success" {
+				t.Fatalf("query with the token from the page: %d %.300s (%v)", status, body, err)
+			}
+			if len(res.Data.Result) == 0 || res.Data.Result[0].Metric["__name__"] != "up" {
+				t.Errorf("query result %.300s has no up series", body)
+			}
+
+			b.do("done", chromedp.Click(chromedp.CSS("#new-token-done")), chromedp.WaitNotVisible(chromedp.CSS("#new-token")))
+			if b.eval(fmt.Sprintf(`document.documentElement.outerHTML.includes(%q) || [...document.querySelectorAll('input,textarea')].some(e => e.value.includes(%q))`, token, token)) {
+				t.Error("the token is still in the page after Done")
+			}
+			row := fmt.Sprintf(`#cred-table tr[data-key=%q]`, key)
+			if got := b.text(row); !strings.Contains(got, "nightly export") || !strings.Contains(got, "VIEWER") {
+				t.Errorf("credential row %q", got)
+			}
+
+			// Escape cancels the confirmation; the credential stays.
+			b.do("revoke, then escape",
+				chromedp.Click(chromedp.CSS(row+" button")),
+				chromedp.WaitVisible(chromedp.CSS("#confirm-dialog")),
+				chromedp.KeyEvent(kb.Escape),
+				chromedp.WaitNotVisible(chromedp.CSS("#confirm-dialog")),
+				chromedp.WaitVisible(chromedp.CSS(row)),
+			)
+			b.do("revoke, confirm",
+				chromedp.Click(chromedp.CSS(row+" button")),
+				chromedp.WaitVisible(chromedp.CSS("#confirm-dialog")),
+			)
+			b.screenshot("global-api-credentials-revoke")
+			b.do("confirm", chromedp.Click(chromedp.CSS("#confirm-ok")), chromedp.WaitNotPresent(chromedp.CSS(row)))
+			if status, body := queryWith(t, s.URL, key, token); status != http.StatusUnauthorized {
+				t.Errorf("revoked credential: status %d %.200s, want 401", status, body)
+			}
+		}},
+		{"own API credentials show the endpoints", func(t *testing.T, b *browser) {
+			b.open("/settings/api-credentials")
+			urls := b.text("#endpoints")
+			for _, want := range []string{s.URL + proxyQuery, s.URL + proxyQuery + "_range"} {
+				if !strings.Contains(urls, want) {
+					t.Errorf("endpoints %q lack %s", urls, want)
+				}
+			}
+			if !b.eval(`!document.querySelector('#cred-empty').hidden`) {
+				t.Error(`no "No credentials added" for a user without credentials`)
+			}
+			b.screenshot("api-credentials")
+		}},
+		{"user directory adds a VIEWER", func(t *testing.T, b *browser) {
+			b.open("/settings/users")
+			b.do("add user",
+				chromedp.Click(chromedp.CSS("#user-add-open")),
+				chromedp.SendKeys(chromedp.CSS("#user-login"), "vera"),
+				chromedp.SendKeys(chromedp.CSS("#user-password"), "vera-password-1"),
+				chromedp.Click(chromedp.CSS("#user-submit")),
+				chromedp.WaitVisible(chromedp.CSS(`#users-table tr[data-login="vera"]`)),
+			)
+			if got := b.text(`#users-table tr[data-login="vera"]`); !strings.Contains(got, "active") {
+				t.Errorf("new user row %q", got)
+			}
+			if role := value(b, "role", chromedp.Value(chromedp.CSS(`#users-table tr[data-login="vera"] select`))); role != "VIEWER" {
+				t.Errorf("new user has role %q, want VIEWER", role)
+			}
+			b.screenshot("user-directory")
+		}},
+		{"VIEWER sees no endpoints and no create button", func(t *testing.T, b *browser) {
+			b.do("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+			b.login("vera", "vera-password-1")
+			if role := b.text("#user-role"); role != "VIEWER" {
+				t.Errorf("header role %q, want VIEWER", role)
+			}
+			b.open("/settings/api-credentials")
+			if note := b.text("#cred-viewer-note"); !strings.Contains(note, "EDITOR") {
+				t.Errorf("viewer note %q", note)
+			}
+			for js, what := range map[string]string{
+				`document.querySelector('#create-open') !== null`:                           "a Create button",
+				`document.querySelector('#endpoints-card') !== null`:                        "the endpoints section",
+				`document.documentElement.outerHTML.includes('/api/v1/query')`:              "a query endpoint URL",
+				`document.querySelector('a[href="/settings/users"]').offsetParent !== null`: "the Global settings menu",
+			} {
+				if b.eval(js) {
+					t.Errorf("a VIEWER sees %s", what)
+				}
+			}
+			b.screenshot("api-credentials-viewer")
+			b.open("/explore")
+			b.do("viewer query", chromedp.Click(chromedp.CSS("#q-run")), chromedp.WaitVisible(chromedp.CSS("#result-table tbody tr")))
+		}},
+	}
+	for _, st := range steps {
+		if !t.Run(st.name, func(t *testing.T) {
+			b.t = t
+			st.run(t, b)
+		}) {
+			b.t = t
+			t.Fatalf("stopping: later steps build on %q", st.name)
+		}
+	}
+	b.t = t
+	if p := b.problems(); len(p) > 0 {
+		t.Errorf("the browser reported script or CSP problems:\n%s", strings.Join(p, "\n"))
+	}
+	if errors.Is(b.ctx.Err(), context.Canceled) {
+		t.Error("browser context ended early")
+	}
+}

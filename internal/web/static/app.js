@@ -107,10 +107,12 @@
 
   function can(ctx, perm) { return !!(ctx.me && ctx.me.permissions && ctx.me.permissions.includes(perm)); }
 
+  // fmtTime shows a time compactly in the browser's zone; the full value
+  // is in the title.
   function fmtTime(iso) {
     const d = new Date(iso);
     if (isNaN(d.getTime())) return String(iso);
-    return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+    return fmtTs(d.getTime() / 1000).slice(0, 16);
   }
 
   function timeCell(iso, none, extra) {
@@ -251,6 +253,7 @@
     if (!manage) {
       // Nothing to create and no endpoint URLs: take the sections out.
       $('#cred-manage').remove();
+      $('#cred-hint').remove();
       $('#endpoints-card').remove();
       $('#cred-list-card').remove();
       if (global) {
@@ -467,9 +470,11 @@
         timeCell(c.createdAt, '—', c.createdBy ? el('span', { class: 'muted block' }, 'by ' + c.createdBy) : null),
         timeCell(c.lastUsedAt, 'never'),
         timeCell(c.expiresAt, 'never', expired ? el('span', { class: 'badge bad' }, 'expired') : null),
-        el('td', {}, c.scope),
-        el('td', {}, c.dataSourceIds && c.dataSourceIds.length ? c.dataSourceIds.map(dsName).join(', ') : 'all'),
-        el('td', {}, c.selector ? el('code', {}, c.selector) : '—'),
+        // Scope, data sources and selector in one cell keep the table narrow.
+        el('td', { class: 'limits' },
+          el('span', { class: 'nowrap' }, c.scope),
+          el('span', { class: 'block' }, c.dataSourceIds && c.dataSourceIds.length ? 'data sources ' + c.dataSourceIds.map(dsName).join(', ') : 'all data sources'),
+          c.selector ? el('code', { class: 'wrap block' }, c.selector) : null),
         el('td', { class: 'actions-cell' }, revoke)));
     }
   }
@@ -699,9 +704,9 @@
       }
       tbody.append(el('tr', { 'data-id': d.id },
         el('td', {}, String(d.id)),
-        el('td', {}, d.name, d.embedded ? el('span', { class: 'badge good' }, 'embedded') : null,
+        el('td', { class: 'nowrap' }, d.name, d.embedded ? el('span', { class: 'badge good' }, 'embedded') : null,
           d.problem ? el('span', { class: 'badge bad block' }, d.problem) : null),
-        el('td', {}, d.url ? el('code', {}, d.url) : '—'),
+        el('td', {}, d.embedded ? 'built in' : d.url ? el('code', { class: 'wrap' }, d.url) : '—'),
         el('td', {}, d.env || '—'),
         el('td', {}, d.site || '—'),
         el('td', {}, authText(d)),

@@ -11,15 +11,25 @@ import (
 	"github.com/promgate/promgate/internal/promtest"
 )
 
-// BenchmarkRemoteUp is the proxy path's own cost: a promgate front and a
-// fake backend answering a fixed small `up` result, 16 concurrent clients.
-func BenchmarkRemoteUp(b *testing.B) {
-	const answer = `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","instance":"localhost:9090","job":"prometheus"},"value":[1700000000,"1"]}]}}`
-	rec := newRecorder(b, reply(200, "application/json", answer))
-	rec.handle = func(w http.ResponseWriter, r *http.Request) {
+// BenchmarkRemote is the proxy path's own cost: a promgate front and a
+// fake backend answering a fixed result, 16 concurrent clients (the
+// clients and the fake backend are in the same process).
+func BenchmarkRemote(b *testing.B) {
+	for _, bc := range []struct {
+		name, answer string
+	}{
+		{"up", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","instance":"localhost:9090","job":"prometheus"},"value":[1700000000,"1"]}]}}`},
+		{"1MB", bigJSON(1 << 20)},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchRemote(b, bc.answer) })
+	}
+}
+
+func benchRemote(b *testing.B, answer string) {
+	rec := newRecorder(b, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, answer)
-	}
+	})
 	front := promtest.Start(b)
 	ds := addDataSource(b, front, map[string]any{"name": "fake", "url": rec.URL, "env": "bench"})
 	target := fmt.Sprintf("%s%s%d/api/v1/query", front.URL, proxyPath, ds.ID)

@@ -96,6 +96,9 @@ func (p *Prometheus) waitReady(ctx context.Context) error {
 	}
 }
 
+// Pid is the process id of the running Prometheus.
+func (p *Prometheus) Pid() int { return p.cmd.Process.Pid }
+
 // Stop kills Prometheus and waits for it.
 func (p *Prometheus) Stop() {
 	if p.cmd == nil || p.cmd.Process == nil {

@@ -186,10 +186,23 @@ func (b *browser) text(sel string) string {
 	return value(b, "text of "+sel, chromedp.Text(chromedp.CSS(sel)))
 }
 
-// open loads a page and waits until its script has filled it.
+// open loads a page, waits until its script has filled it, and checks
+// that every visible form field has a label.
 func (b *browser) open(path string) {
 	b.t.Helper()
 	b.do("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitReady(chromedp.CSS(`body[data-ready="true"]`)))
+	b.checkLabels(path)
+}
+
+func (b *browser) checkLabels(where string) {
+	b.t.Helper()
+	unlabelled := value(b, "label check", chromedp.Evaluate[[]string](`[...document.querySelectorAll('input, select, textarea')]
+		.filter(e => e.type !== 'hidden' && !e.closest('[hidden]') && !e.classList.contains('offscreen'))
+		.filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
+		.map(e => e.outerHTML.slice(0, 120))`))
+	for _, u := range unlabelled {
+		b.t.Errorf("%s: form field without a label: %s", where, u)
+	}
 }
 
 func (b *browser) screenshot(name string) {
@@ -515,6 +528,39 @@ func TestBrowser(t *testing.T) {
 			b.screenshot("api-credentials-viewer")
 			b.open("/explore")
 			b.do("viewer query", chromedp.Click(chromedp.CSS("#q-run")), chromedp.WaitVisible(chromedp.CSS("#result-table tbody tr")))
+		}},
+		{"OWNER makes the VIEWER an EDITOR; the EDITOR gets endpoints and a read-only directory", func(t *testing.T, b *browser) {
+			b.do("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+			b.login("admin", promtest.OwnerPassword)
+			b.open("/settings/users")
+			sel := `#users-table tr[data-login="vera"]`
+			b.do("change role",
+				chromedp.SetValue(chromedp.CSS(sel+" select"), "EDITOR"),
+				chromedp.Click(chromedp.CSS(sel+" button")),
+				chromedp.WaitVisible(chromedp.CSS("#page-status")),
+			)
+			if msg := b.text("#page-status"); !strings.Contains(msg, "EDITOR") {
+				t.Errorf("status after role change %q", msg)
+			}
+			b.do("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+			b.login("vera", "vera-password-1")
+			b.open("/settings/api-credentials")
+			if !b.eval(`document.querySelector('#create-open') !== null && document.querySelectorAll('#endpoints .ep-url').length > 0`) {
+				t.Error("an EDITOR gets no Create button or no endpoint URLs")
+			}
+			b.screenshot("api-credentials-editor")
+			b.open("/settings/users")
+			if b.eval(`!document.querySelector('#users-manage').hidden || document.querySelector('#users-table select') !== null`) {
+				t.Error("an EDITOR can manage users in the directory")
+			}
+			if !strings.Contains(b.text("#users-table"), "admin") {
+				t.Error("an EDITOR cannot list users")
+			}
+			b.screenshot("user-directory-editor")
+		}},
+		{"unknown page", func(t *testing.T, b *browser) {
+			b.do("open", chromedp.Navigate(s.URL+"/no-such-page"), chromedp.WaitVisible(chromedp.CSS("#nf-title")))
+			b.screenshot("not-found")
 		}},
 	}
 	for _, st := range steps {

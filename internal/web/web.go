@@ -140,8 +140,9 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p P
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	// The shells hold nothing private, but they must follow a new release.
-	w.Header().Set("Cache-Control", "no-cache")
+	// The shells hold nothing private, but a page that showed a new token
+	// must not come back from the back/forward cache with it.
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

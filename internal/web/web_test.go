@@ -82,6 +82,9 @@ func TestPages(t *testing.T) {
 				t.Errorf("Content-Type %q", ct)
 			}
 			checkSecurityHeaders(t, p.Path, resp.Header)
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", cc)
+			}
 			if !strings.Contains(body, "<title>"+p.Title+" · promgate</title>") {
 				t.Errorf("no title %q in page", p.Title)
 			}

@@ -386,6 +386,8 @@
         busy(btn, false);
       }
     });
+    // Leaving the page drops the token, also if the browser keeps the page.
+    window.addEventListener('pagehide', hideNewToken);
     $('#new-token-done').addEventListener('click', () => {
       hideNewToken();
       open.focus();

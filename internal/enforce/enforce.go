@@ -197,34 +197,90 @@ func parseWith(p parser.Parser, q string) (expr parser.Expr, err error) {
 
 // RewriteExpr confines a parsed expression in place: every VectorSelector
 // (including those inside matrix selectors, subqueries, calls and
-// aggregation parameters) gets the policy matchers appended. It fails,
-// leaving expr partly rewritten, if expr uses a refused construct. A nil
-// policy leaves expr unchanged.
-func (p *Policy) RewriteExpr(expr parser.Expr) error {
+// aggregation parameters) gets the policy matchers appended. If expr uses a
+// refused construct or a node type this package does not know, it returns
+// an error and leaves expr unchanged. A nil policy leaves expr unchanged.
+func (p *Policy) RewriteExpr(expr parser.Expr) (err error) {
 	if p == nil {
 		return nil
 	}
-	// Check for refused functions first so a refused query is never half
-	// rewritten when the caller ignores the error.
-	var refused error
-	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
-		if c, ok := n.(*parser.Call); ok && c.Func != nil && refused == nil {
-			if _, bad := implicitSeriesFuncs[c.Func.Name]; bad {
-				refused = fmt.Errorf("function %s() reads series no selector names: %w", c.Func.Name, ErrRefused)
+	defer func() {
+		// Fail closed: a malformed tree must never come back half-confined
+		// without an error.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("confining query: unexpected failure: %v", r)
+		}
+	}()
+	// Collect first, rewrite after, so a refused query is never half
+	// rewritten when a caller ignores the error.
+	var buf [16]*parser.VectorSelector
+	sels, err := collectSelectors(expr, buf[:0])
+	if err != nil {
+		return err
+	}
+	for _, vs := range sels {
+		p.confine(vs)
+	}
+	return nil
+}
+
+// collectSelectors walks every node type explicitly instead of using
+// parser.Inspect so that a node type added in a future Prometheus version
+// is an error (fail closed) rather than a subtree silently left unconfined.
+func collectSelectors(e parser.Expr, sels []*parser.VectorSelector) ([]*parser.VectorSelector, error) {
+	var err error
+	switch n := e.(type) {
+	case nil:
+	case *parser.VectorSelector:
+		sels = append(sels, n)
+	case *parser.MatrixSelector:
+		vs, ok := n.VectorSelector.(*parser.VectorSelector)
+		if !ok {
+			return nil, fmt.Errorf("confining query: matrix selector over %T", n.VectorSelector)
+		}
+		sels = append(sels, vs)
+	case *parser.Call:
+		if n.Func == nil {
+			return nil, errors.New("confining query: call without a function")
+		}
+		if _, bad := implicitSeriesFuncs[n.Func.Name]; bad {
+			return nil, fmt.Errorf("function %s() reads series no selector names: %w", n.Func.Name, ErrRefused)
+		}
+		for _, a := range n.Args {
+			if sels, err = collectSelectors(a, sels); err != nil {
+				return nil, err
 			}
 		}
-		return nil
-	})
-	if refused != nil {
-		return refused
-	}
-	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
-		if vs, ok := n.(*parser.VectorSelector); ok {
-			p.confine(vs)
+	case *parser.AggregateExpr:
+		if sels, err = collectSelectors(n.Expr, sels); err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	return nil
+		return collectSelectors(n.Param, sels)
+	case *parser.BinaryExpr:
+		if sels, err = collectSelectors(n.LHS, sels); err != nil {
+			return nil, err
+		}
+		return collectSelectors(n.RHS, sels)
+	case *parser.SubqueryExpr:
+		return collectSelectors(n.Expr, sels)
+	case *parser.ParenExpr:
+		return collectSelectors(n.Expr, sels)
+	case *parser.UnaryExpr:
+		return collectSelectors(n.Expr, sels)
+	case *parser.StepInvariantExpr:
+		return collectSelectors(n.Expr, sels)
+	case *parser.DurationExpr:
+		// Duration arithmetic holds numbers and step()-like calls, never
+		// selectors; walked anyway so a future change cannot slip past.
+		if sels, err = collectSelectors(n.LHS, sels); err != nil {
+			return nil, err
+		}
+		return collectSelectors(n.RHS, sels)
+	case *parser.NumberLiteral, *parser.StringLiteral:
+	default:
+		return nil, fmt.Errorf("confining query: unsupported expression type %T", e)
+	}
+	return sels, nil
 }
 
 // confine appends the policy matchers a selector does not already have.

@@ -386,3 +386,29 @@ func TestRewriteDoesNotShareState(t *testing.T) {
 		t.Fatalf("rewrites differ: %q vs %q (policy %q)", a, b, p)
 	}
 }
+
+// alienExpr stands for a node type a future parser might add.
+type alienExpr struct{ parser.NumberLiteral }
+
+func TestRewriteExprFailsClosed(t *testing.T) {
+	p := mustPolicy(t, `{env="prod"}`, parser.Options{})
+	up := &parser.VectorSelector{Name: "up", LabelMatchers: []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "up")}}
+	tests := []struct {
+		name string
+		expr parser.Expr
+	}{
+		{"unknown node type", &parser.BinaryExpr{Op: parser.ADD, LHS: up, RHS: &alienExpr{}}},
+		{"matrix over non-selector", &parser.MatrixSelector{VectorSelector: &parser.NumberLiteral{Val: 1}}},
+		{"call without function", &parser.Call{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := p.RewriteExpr(tc.expr); err == nil {
+				t.Fatal("want error")
+			}
+			if len(up.LabelMatchers) != 1 {
+				t.Fatalf("selector changed despite the error: %s", up)
+			}
+		})
+	}
+}

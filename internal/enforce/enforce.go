@@ -9,7 +9,7 @@
 // returned), so ANDing the policy matchers into every VectorSelector is
 // sufficient. The one exception in v0.316.0 is the experimental info()
 // function, which looks up *_info series that no selector in the query names;
-// it is refused (see ErrRefused).
+// it is refused (see ErrRefused) even when experimental functions are on.
 //
 // Functions that change labels (label_replace, label_join, aggregations with
 // by/without, count_values, on()/group_left joins) act only on series that
@@ -18,6 +18,11 @@
 // caller's own data and the query text; they cannot make storage return
 // another series. Likewise absent(up{asserts_env="dev"}) answers 1 ("absent
 // as far as you can see") whether or not dev data exists, so it leaks nothing.
+//
+// Callers must evaluate the rewritten text with the same parser.Options the
+// Policy was built with (ParsePolicyWithOptions); the default is the engine
+// default, experimental functions off. Prometheus' /query_exemplars takes a
+// PromQL "query" (not match[]), so it goes through RewriteQuery.
 package enforce
 
 import (
@@ -49,12 +54,14 @@ type ParseError struct {
 func (e *ParseError) Error() string { return e.Err.Error() }
 func (e *ParseError) Unwrap() error { return e.Err }
 
-// implicitSeriesFuncs are functions that select series the query text does
-// not name in a selector, so appending matchers cannot confine them.
-// info(v, {sel}) fetches target_info (or *_info) series by the instance/job
-// of v's series; those info series may belong to another tenant.
-var implicitSeriesFuncs = map[string]struct{}{
-	"info": {},
+// readsImplicitSeries reports functions that select series the query text
+// does not name in a selector, so appending matchers cannot confine them.
+// info(v, {sel}) fetches target_info (or *_info) series by the instance and
+// job of v's series; those info series may belong to another tenant, and
+// adding the policy to {sel} would change which labels info() attaches, so
+// it is refused rather than rewritten.
+func readsImplicitSeries(fn string) bool {
+	return fn == "info"
 }
 
 // Policy confines queries to series matching a selector such as
@@ -243,7 +250,7 @@ func collectSelectors(e parser.Expr, sels []*parser.VectorSelector) ([]*parser.V
 		if n.Func == nil {
 			return nil, errors.New("confining query: call without a function")
 		}
-		if _, bad := implicitSeriesFuncs[n.Func.Name]; bad {
+		if readsImplicitSeries(n.Func.Name) {
 			return nil, fmt.Errorf("function %s() reads series no selector names: %w", n.Func.Name, ErrRefused)
 		}
 		for _, a := range n.Args {

@@ -412,3 +412,33 @@ func TestRewriteExprFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentUse runs one Policy from many goroutines, as the proxy will.
+func TestConcurrentUse(t *testing.T) {
+	p := mustPolicy(t, testPolicy, parser.Options{})
+	want, err := p.RewriteQuery(`sum by (job) (rate(x{job=~"a.*"}[5m])) or on() vector(0)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 200 {
+				got, err := p.RewriteQuery(`sum by (job) (rate(x{job=~"a.*"}[5m])) or on() vector(0)`)
+				if err == nil && got != want {
+					err = fmt.Errorf("got %q, want %q", got, want)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

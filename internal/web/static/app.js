@@ -181,7 +181,14 @@
     $('#confirm-ok').textContent = okLabel;
     d.returnValue = '';
     return new Promise((resolve) => {
-      d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+      const onClose = () => {
+        // The close event is queued: one from the previous use can arrive
+        // after the dialog is open again. Only a closed dialog answers.
+        if (d.open) return;
+        d.removeEventListener('close', onClose);
+        resolve(d.returnValue === 'ok');
+      };
+      d.addEventListener('close', onClose);
       d.showModal();
       $('#confirm-cancel').focus(); // the safe choice is the default
     });
@@ -611,7 +618,7 @@
       tbody.append(el('tr', { 'data-login': u.login },
         el('td', {}, u.login, self ? el('span', { class: 'muted' }, ' (you)') : null),
         roleCell,
-        el('td', {}, u.disabled ? el('span', { class: 'badge bad' }, 'disabled') : el('span', { class: 'badge good' }, 'active')),
+        el('td', {}, u.disabled ? el('span', { class: 'badge bad solo' }, 'disabled') : el('span', { class: 'badge good solo' }, 'active')),
         timeCell(u.createdAt, '—'),
         actions));
     }

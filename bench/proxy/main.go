@@ -2,7 +2,7 @@
 // the same queries sent straight to a backend and through a promgate whose
 // data source points at it, in the same run, with concurrent clients.
 //
-//	go run ./bench/proxy [--prometheus BIN] [--clients 16] [--up-requests 20000] [--series-requests 400]
+//	go run ./bench/proxy [--prometheus BIN] [--clients 16] [--rounds 8] [--up-requests 8000] [--series-requests 120] [--pin]
 //
 // The backend is a real Prometheus when --prometheus (default
 // $PROMGATE_TEST_PROMETHEUS_BIN) is given, else a second promgate
@@ -57,9 +57,9 @@ func run() error {
 	var c config
 	flag.StringVar(&c.promBin, "prometheus", os.Getenv(dstest.EnvBin), "Prometheus binary for the backend (default: a second promgate)")
 	flag.IntVar(&c.clients, "clients", 16, "concurrent clients")
-	flag.IntVar(&c.rounds, "rounds", 3, "alternating rounds per target and query")
-	flag.IntVar(&c.upRequests, "up-requests", 20000, "requests per round for `up`")
-	flag.IntVar(&c.bigRequests, "series-requests", 400, "requests per round for the 10k-series query")
+	flag.IntVar(&c.rounds, "rounds", 8, "alternating rounds per target and query")
+	flag.IntVar(&c.upRequests, "up-requests", 8000, "requests per round for `up`")
+	flag.IntVar(&c.bigRequests, "series-requests", 120, "requests per round for the 10k-series query")
 	flag.IntVar(&c.series, "series", 10000, "series the big query returns")
 	flag.BoolVar(&c.pin, "pin", false, "pin the backend to CPU 0 and promgate and the clients to CPU 1 (taskset), as when the backend has its own machine")
 	flag.Parse()

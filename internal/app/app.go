@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,9 @@ type App struct {
 	Handler  http.Handler
 
 	stopScrape context.CancelFunc
+	// scraped turns true after the first self-scrape, so /-/ready means
+	// the reference's `up` query already has an answer.
+	scraped atomic.Bool
 	scrapeWG   sync.WaitGroup
 	closers    []func() error
 }
@@ -131,7 +135,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		Management:        withDataSourceAPI(dsAPI, mgmt),
 		Gatherer:          a.Registry,
 		Registerer:        a.Registry,
-		Ready:             a.TSDB.Ready,
+		Ready:             a.ready,
 		RatePerCredential: cfg.RatePerCredential,
 		Web:               web.New(web.Options{Logger: cfg.Logger, Version: cfg.Version}),
 	})
@@ -147,6 +151,7 @@ func (a *App) StartSelfScrape(ctx context.Context, addr net.Addr, listen string)
 	if err := scraper.ScrapeOnce(ctx); err != nil {
 		a.logger.Warn("first self-scrape failed", "url", url, "err", err)
 	}
+	a.scraped.Store(true)
 	loopCtx, cancel := context.WithCancel(context.Background())
 	a.stopScrape = cancel
 	a.scrapeWG.Add(1)
@@ -155,6 +160,10 @@ func (a *App) StartSelfScrape(ctx context.Context, addr net.Addr, listen string)
 		scraper.Loop(loopCtx)
 	}()
 }
+
+// ready reports whether promgate answers queries with its own data: the
+// store is open and the first self-scrape is done.
+func (a *App) ready() bool { return a.TSDB.Ready() && a.scraped.Load() }
 
 // SelfScrapeTarget is the loopback URL of our own /metrics and the instance
 // label for it (host:port as a user would write it).

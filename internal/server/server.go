@@ -105,6 +105,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	if !canonicalPath(r.URL.Path) || strings.Contains(strings.ToLower(r.URL.RawPath), "%2f") || strings.Contains(strings.ToLower(r.URL.RawPath), "%5c") {
 		promapi.WriteError(rec, http.StatusBadRequest, promapi.ErrBadData, "non-canonical request path")
+	} else if strings.HasPrefix(r.URL.RawQuery, "?") {
+		// "path??a=b": some servers read the second ? as part of the path.
+		promapi.WriteError(rec, http.StatusBadRequest, promapi.ErrBadData, "a second ? in the request URL")
 	} else {
 		s.mux.ServeHTTP(rec, r)
 	}

@@ -196,11 +196,11 @@ func wantsCSV(r *http.Request, query, body url.Values) bool {
 	return false
 }
 
-// Path is the request's API path, /api/v1/...
+// Path is the request's API path, /api/v1/..., unescaped as in url.URL.Path.
 func (req *Request) Path() string {
 	switch req.Endpoint {
 	case EndpointLabelValues:
-		return "/api/v1/label/" + url.PathEscape(req.LabelName) + "/values"
+		return "/api/v1/label/" + req.LabelName + "/values"
 	case EndpointBuildInfo:
 		return "/api/v1/status/buildinfo"
 	}

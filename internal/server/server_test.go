@@ -315,3 +315,14 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestLabelValuesOfEscapedName: a UTF-8 label name that needs escaping in
+// the path reaches the store as the same name, not escaped twice.
+func TestLabelValuesOfEscapedName(t *testing.T) {
+	s := promtest.Start(t)
+	s.Append(t, labels.FromStrings("__name__", "utf8_metric", "team name", "payments"), []int64{time.Now().UnixMilli()}, []float64{1})
+	code, b := do(t, "GET", s.BaseURL+"/api/v1/label/"+url.PathEscape("team name")+"/values", nil)
+	if code != 200 || string(b.Data) != `["payments"]` {
+		t.Fatalf("got %d %s", code, b.Data)
+	}
+}

@@ -66,9 +66,9 @@ type App struct {
 	stopScrape context.CancelFunc
 	// scraped turns true after the first self-scrape, so /-/ready means
 	// the reference's `up` query already has an answer.
-	scraped atomic.Bool
-	scrapeWG   sync.WaitGroup
-	closers    []func() error
+	scraped  atomic.Bool
+	scrapeWG sync.WaitGroup
+	closers  []func() error
 }
 
 // New opens the stores and builds the handler. Close releases everything.

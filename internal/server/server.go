@@ -115,16 +115,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logRequest(r *http.Request, status int, took time.Duration) {
-	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status, "duration", took}
-	if p := access.PrincipalFrom(r.Context()); p != nil {
-		attrs = append(attrs, "principal", principalName(p))
-	}
-	// Query strings can hold PromQL but never secrets: credentials travel in
-	// headers only. Still, log the path only.
 	level := slog.LevelDebug
 	if status >= 500 {
 		level = slog.LevelWarn
 	}
+	if !s.opts.Logger.Enabled(r.Context(), level) {
+		return // keep the hot path free of attribute building
+	}
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status, "duration", took}
+	if p := access.PrincipalFrom(r.Context()); p != nil {
+		attrs = append(attrs, "principal", principalName(p))
+	}
+	// Only the path: query strings hold PromQL, never secrets (credentials
+	// travel in headers), but they can be long.
 	s.opts.Logger.Log(r.Context(), level, "http request", attrs...)
 }
 

@@ -123,9 +123,6 @@ func (s *Server) logRequest(r *http.Request, status int, took time.Duration) {
 		return // keep the hot path free of attribute building
 	}
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status, "duration", took}
-	if p := access.PrincipalFrom(r.Context()); p != nil {
-		attrs = append(attrs, "principal", principalName(p))
-	}
 	// Only the path: query strings hold PromQL, never secrets (credentials
 	// travel in headers), but they can be long.
 	s.opts.Logger.Log(r.Context(), level, "http request", attrs...)

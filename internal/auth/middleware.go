@@ -1,8 +1,8 @@
 package auth
 
 import (
-	"encoding/json"
 	"errors"
+	"github.com/promgate/promgate/internal/promapi"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,14 +19,7 @@ func retryAfterSeconds(d time.Duration) int {
 // WriteError writes a Prometheus-style JSON error:
 // {"status":"error","errorType":...,"error":...}.
 func WriteError(w http.ResponseWriter, status int, errorType, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Status    string `json:"status"`
-		ErrorType string `json:"errorType"`
-		Error     string `json:"error"`
-	}{"error", errorType, msg})
+	promapi.WriteError(w, status, errorType, msg)
 }
 
 // WriteUnauthorized writes a 401 with the basic-auth challenge. A browser

@@ -1,18 +1,16 @@
 package datasource
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/promapi"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -376,37 +374,22 @@ func (h *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeData(w http.ResponseWriter, status int, data any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Status string `json:"status"`
-		Data   any    `json:"data"`
-	}{"success", data})
+	promapi.WriteData(w, status, data)
 }
 
 // decode reads one strict JSON object: unknown fields are errors, so a typo
 // such as "password" for "basicAuthPassword" is not silently dropped.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return invalid("request body must be a JSON object")
-		}
-		// json errors quote field names and types, not values.
-		return invalid("bad JSON body: %v", err)
-	}
-	if dec.More() {
-		return invalid("bad JSON body: more than one value")
+	if err := promapi.DecodeJSON(w, r, v, maxAPIBody); err != nil {
+		return invalid("%v", err)
 	}
 	return nil
 }
 
 func pathID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, invalid("id must be a positive integer")
+	id, err := promapi.PathID(r)
+	if err != nil {
+		return 0, invalid("%v", err)
 	}
 	return id, nil
 }

@@ -11,10 +11,8 @@ package mgmtapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/promapi"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -120,13 +119,7 @@ func writeError(w http.ResponseWriter, status int, errorType, msg string) {
 }
 
 func writeData(w http.ResponseWriter, status int, data any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Status string `json:"status"`
-		Data   any    `json:"data"`
-	}{"success", data})
+	promapi.WriteData(w, status, data)
 }
 
 // fail maps an error from auth or the store to a response. Store messages
@@ -172,24 +165,16 @@ func forbidden(format string, args ...any) error {
 // decode reads a JSON body strictly: unknown fields are errors, so a typo
 // such as "expires_in" is not silently ignored.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return badData("request body must be a JSON object")
-		}
-		return badData("bad JSON body: %v", err)
-	}
-	if dec.More() {
-		return badData("bad JSON body: more than one value")
+	if err := promapi.DecodeJSON(w, r, v, maxBodyBytes); err != nil {
+		return badData("%v", err)
 	}
 	return nil
 }
 
 func pathID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, badData("id must be a positive integer")
+	id, err := promapi.PathID(r)
+	if err != nil {
+		return 0, badData("%v", err)
 	}
 	return id, nil
 }

@@ -31,6 +31,7 @@ func (e *Error) Error() string { return e.Type + ": " + e.Msg }
 // WriteError writes {"status":"error","errorType":...,"error":...}.
 func WriteError(w http.ResponseWriter, status int, errorType, msg string) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Del("Content-Length")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(struct {

@@ -77,7 +77,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	// Keep the connection: reopening costs the pragmas and the schema parse.
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	if err := migrate(ctx, w, logger); err != nil {
+	if err := migrateRetrying(ctx, w, logger); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -106,6 +106,34 @@ func (s *Store) Close() error {
 		return fmt.Errorf("close sqlite store %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// migrateRetrying runs migrate, retrying while the file is busy. Several
+// processes opening a fresh file at once (the server and the admin CLI)
+// can see SQLITE_BUSY at BEGIN while one of them switches the file to WAL,
+// a moment in which SQLite does not call the busy handler.
+func migrateRetrying(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		err := migrate(ctx, db, logger)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()&0xff == sqlite3.SQLITE_BUSY
+	}
+	return false
 }
 
 // migrate applies the missing schema steps in one transaction. Because the

@@ -121,7 +121,9 @@ func (a *Authenticator) CreateUser(ctx context.Context, actor Actor, login, pass
 	return u, nil
 }
 
-// SetUserPassword replaces a user's password.
+// SetUserPassword replaces a user's password and ends every session of the
+// user, on every replica: the store deletes them in the same transaction.
+// The user's API credentials are not affected; revoke them separately.
 func (a *Authenticator) SetUserPassword(ctx context.Context, actor Actor, id int64, password string) error {
 	if err := validPassword(password); err != nil {
 		return err
@@ -184,8 +186,10 @@ func (a *Authenticator) SetUserRole(ctx context.Context, actor Actor, id int64, 
 	return nil
 }
 
-// SetUserDisabled disables or enables a user; a disabled user's sessions and
-// credentials are refused.
+// SetUserDisabled disables or enables a user; a disabled user's credentials
+// are refused. Either way every session of the user ends, on every replica
+// (the store deletes them in the same transaction), so re-enabling a user
+// never revives an old session.
 func (a *Authenticator) SetUserDisabled(ctx context.Context, actor Actor, id int64, disabled bool) error {
 	a.userMu.Lock()
 	defer a.userMu.Unlock()

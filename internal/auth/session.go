@@ -108,6 +108,21 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 	if err := a.st.CreateSession(ctx, sess); err != nil {
 		return nil, "", fmt.Errorf("create session: %w", err)
 	}
+	// A password change or disable that committed after the checks above
+	// did not see this session to delete it. The store orders the two (see
+	// store.Store.SetUserPassword): the session either existed before the
+	// change, which deleted it, or this re-read shows the change. The cookie
+	// is not sent yet, so undoing the session here means nobody holds it.
+	if changed, err := a.userChanged(ctx, u); err != nil || changed {
+		if derr := a.st.DeleteSession(ctx, sess.IDHash); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+			a.log.ErrorContext(ctx, "delete session of a login overtaken by a user change", "user_id", u.ID, "err", derr)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("re-check user after creating session: %w", err)
+		}
+		a.audit(ctx, Actor{Name: u.Login, RemoteAddr: ip}, "login.failure", "user:"+u.Login, "password changed or user disabled during login")
+		return nil, "", ErrLoginFailed
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     a.opts.CookieName,
 		Value:    sid,
@@ -119,6 +134,19 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 	})
 	a.audit(ctx, Actor{Name: u.Login, RemoteAddr: ip}, "login.success", "user:"+u.Login, "")
 	return &access.Principal{Kind: access.KindSession, UserID: u.ID, Login: u.Login, Role: role, Scope: access.ScopeRead}, csrf, nil
+}
+
+// userChanged re-reads u and reports whether its password changed, it was
+// disabled or it is gone since u was read.
+func (a *Authenticator) userChanged(ctx context.Context, u store.User) (bool, error) {
+	cur, err := a.st.GetUser(ctx, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up user %d: %w", u.ID, err)
+	}
+	return cur.Disabled || cur.PasswordHash != u.PasswordHash, nil
 }
 
 // Logout ends r's session, if any, and clears the cookie.
@@ -144,7 +172,9 @@ func (a *Authenticator) isTLS(r *http.Request) bool {
 
 // verifySession resolves a session cookie value. Sessions are not cached:
 // they are browser traffic, and a lookup per request makes demotion and
-// disabling apply at once without any bound.
+// disabling apply at once without any bound. A password change or disable
+// deletes the user's sessions in the store (on every replica at once); the
+// Disabled check below is a second line for sessions created otherwise.
 func (a *Authenticator) verifySession(ctx context.Context, sid string) (*access.Principal, string, error) {
 	if len(sid) > 128 {
 		return nil, "", ErrSessionInvalid

@@ -101,7 +101,27 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	CountUsers(ctx context.Context) (int, error)
 	SetUserRole(ctx context.Context, id int64, role string) error
+	// SetUserDisabled disables or enables a user and, in the same
+	// transaction, deletes all of the user's sessions, so that no session
+	// outlives the change on any replica (sessions live only here). Enabling
+	// deletes them too: a user disabled before this rule existed may still
+	// have sessions, and re-enabling must not revive them.
 	SetUserDisabled(ctx context.Context, id int64, disabled bool) error
+	// SetUserPassword replaces a user's password hash and, in the same
+	// transaction, deletes all of the user's sessions: there is no moment at
+	// which the new password is in place and an old session still works.
+	//
+	// Both also order themselves with a concurrent CreateSession for the
+	// same user: the session either commits before the change and is
+	// deleted by it, or commits after it, so that reading the user once
+	// CreateSession has returned shows the change. auth's Login relies on
+	// this: it re-reads the user after creating a session and deletes the
+	// session if the password or the disabled flag changed meanwhile.
+	//
+	// Why in the store's transaction rather than a DeleteUserSessions call
+	// by the caller: a second call leaves a window (and, should it fail, a
+	// state) in which the new password is set, or the user disabled, while
+	// old sessions still work.
 	SetUserPassword(ctx context.Context, id int64, passwordHash string) error
 	// DeleteUser removes the user, their sessions and their credentials.
 	DeleteUser(ctx context.Context, id int64) error
@@ -116,6 +136,10 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session) error
 	GetSession(ctx context.Context, idHash []byte) (Session, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
+	// DeleteUserSessions deletes every session of the user (logging them out
+	// everywhere). A user with no sessions, or no such user, is not an
+	// error. It does not bump the generation: sessions are never cached.
+	DeleteUserSessions(ctx context.Context, userID int64) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time) error
 
 	CreateDataSource(ctx context.Context, d DataSource) (DataSource, error)

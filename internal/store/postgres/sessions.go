@@ -46,6 +46,24 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 	return nil
 }
 
+// DeleteUserSessions removes every session of a user; none (or no such
+// user) is not an error.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID int64) error {
+	if err := deleteUserSessions(ctx, s.pool, userID); err != nil {
+		return fmt.Errorf("delete sessions of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// deleteUserSessions removes a user's sessions through db (a transaction
+// or the pool).
+func deleteUserSessions(ctx context.Context, db execer, userID int64) error {
+	if _, err := db.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
+		return fmt.Errorf("delete sessions: %w", err)
+	}
+	return nil
+}
+
 // DeleteExpiredSessions removes sessions whose ExpiresAt is at or before now.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, dbutil.Micro(now)); err != nil {

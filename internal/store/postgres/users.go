@@ -90,25 +90,57 @@ func (s *Store) SetUserRole(ctx context.Context, id int64, role string) error {
 	})
 }
 
-// SetUserDisabled disables or enables a user and bumps the generation.
+// SetUserDisabled disables or enables a user, deletes the user's sessions
+// and bumps the generation, in one transaction (see lockUserSessions).
 func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) error {
 	return s.write(ctx, fmt.Sprintf("set disabled of user %d", id), func(tx pgx.Tx) error {
+		if err := lockUserSessions(ctx, tx, id); err != nil {
+			return err
+		}
 		if err := execOne(ctx, tx, `UPDATE users SET disabled = $1 WHERE id = $2`, disabled, id); err != nil {
+			return err
+		}
+		if err := deleteUserSessions(ctx, tx, id); err != nil {
 			return err
 		}
 		return bump(ctx, tx)
 	})
 }
 
-// SetUserPassword replaces a user's password hash and bumps the generation
-// (a password change may be how an owner locks someone out).
+// SetUserPassword replaces a user's password hash, deletes the user's
+// sessions and bumps the generation (a password change may be how an owner
+// locks someone out), in one transaction (see lockUserSessions).
 func (s *Store) SetUserPassword(ctx context.Context, id int64, passwordHash string) error {
 	return s.write(ctx, fmt.Sprintf("set password of user %d", id), func(tx pgx.Tx) error {
+		if err := lockUserSessions(ctx, tx, id); err != nil {
+			return err
+		}
 		if err := execOne(ctx, tx, `UPDATE users SET password_hash = $1 WHERE id = $2`, passwordHash, id); err != nil {
+			return err
+		}
+		if err := deleteUserSessions(ctx, tx, id); err != nil {
 			return err
 		}
 		return bump(ctx, tx)
 	})
+}
+
+// lockUserSessions locks the user's row FOR UPDATE until tx ends (no such
+// user: pgx.ErrNoRows, which write maps to store.ErrNotFound). Inserting a
+// session takes FOR KEY SHARE on the same row (the foreign key check), which
+// conflicts with FOR UPDATE but not with the FOR NO KEY UPDATE a plain
+// UPDATE takes. So a
+// concurrent CreateSession either commits first, and the DELETE that
+// follows here (a new statement, with a new snapshot under READ COMMITTED)
+// sees its row, or waits for this transaction and commits after it, when a
+// re-read of the user shows the change. Without the lock, a session
+// inserted while this transaction runs could outlive it.
+func lockUserSessions(ctx context.Context, tx pgx.Tx, id int64) error {
+	var one int
+	if err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&one); err != nil {
+		return fmt.Errorf("lock user: %w", err)
+	}
+	return nil
 }
 
 // DeleteUser removes a user with their sessions and credentials and bumps
@@ -117,7 +149,7 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 	return s.write(ctx, fmt.Sprintf("delete user %d", id), func(tx pgx.Tx) error {
 		// The foreign keys cascade too; deleting explicitly keeps the
 		// promise should a constraint ever be altered by hand.
-		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id); err != nil {
+		if err := deleteUserSessions(ctx, tx, id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM credentials WHERE user_id = $1`, id); err != nil {

@@ -49,6 +49,22 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 	})
 }
 
+// DeleteUserSessions removes every session of a user; none (or no such
+// user) is not an error.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID int64) error {
+	return s.write(ctx, fmt.Sprintf("delete sessions of user %d", userID), func(tx *sql.Tx) error {
+		return deleteUserSessions(ctx, tx, userID)
+	})
+}
+
+// deleteUserSessions removes a user's sessions inside tx.
+func deleteUserSessions(ctx context.Context, tx *sql.Tx, userID int64) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID); err != nil {
+		return fmt.Errorf("delete sessions: %w", err)
+	}
+	return nil
+}
+
 // DeleteExpiredSessions removes sessions whose ExpiresAt is at or before now.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) error {
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, dbutil.Micro(now).UnixMicro()); err != nil {

@@ -108,21 +108,31 @@ func (s *Store) SetUserRole(ctx context.Context, id int64, role string) error {
 	})
 }
 
-// SetUserDisabled disables or enables a user and bumps the generation.
+// SetUserDisabled disables or enables a user, deletes the user's sessions
+// and bumps the generation, in one transaction. Write transactions are
+// serialized (BEGIN IMMEDIATE), so a concurrent CreateSession commits
+// wholly before (and its session is deleted here) or wholly after.
 func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) error {
 	return s.write(ctx, fmt.Sprintf("set disabled of user %d", id), func(tx *sql.Tx) error {
 		if err := execOne(ctx, tx, `UPDATE users SET disabled = ? WHERE id = ?`, boolInt(disabled), id); err != nil {
+			return err
+		}
+		if err := deleteUserSessions(ctx, tx, id); err != nil {
 			return err
 		}
 		return bump(ctx, tx)
 	})
 }
 
-// SetUserPassword replaces a user's password hash and bumps the generation
-// (a password change may be how an owner locks someone out).
+// SetUserPassword replaces a user's password hash, deletes the user's
+// sessions and bumps the generation (a password change may be how an owner
+// locks someone out), in one transaction.
 func (s *Store) SetUserPassword(ctx context.Context, id int64, passwordHash string) error {
 	return s.write(ctx, fmt.Sprintf("set password of user %d", id), func(tx *sql.Tx) error {
 		if err := execOne(ctx, tx, `UPDATE users SET password_hash = ? WHERE id = ?`, passwordHash, id); err != nil {
+			return err
+		}
+		if err := deleteUserSessions(ctx, tx, id); err != nil {
 			return err
 		}
 		return bump(ctx, tx)
@@ -136,7 +146,7 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 		// The foreign keys cascade too; deleting explicitly keeps the
 		// promise even on a connection where foreign_keys is off (say, an
 		// operator's sqlite3 shell having recreated a table).
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
+		if err := deleteUserSessions(ctx, tx, id); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE user_id = ?`, id); err != nil {

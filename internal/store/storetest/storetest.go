@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListCredentialsFilter", testListCredentialsFilter},
 		{"RevokeAndTouch", testRevokeAndTouch},
 		{"Sessions", testSessions},
+		{"UserSessionsEnd", testUserSessionsEnd},
 		{"DeleteUserCascades", testDeleteUserCascades},
 		{"DataSources", testDataSources},
 		{"DataSourceIDsNotReused", testDataSourceIDsNotReused},
@@ -54,6 +55,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	}{
 		{"SeeEachOthersWrites", testSharedVisibility},
 		{"ConcurrentWriters", testSharedConcurrentWriters},
+		{"SessionVersusUserChange", testSharedSessionVersusUserChange},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -486,6 +488,73 @@ func testSessions(t *testing.T, s store.Store) {
 	}
 }
 
+// testUserSessionsEnd checks which changes end a user's sessions: all of
+// them on DeleteUserSessions, a password change, disabling or enabling;
+// none on a role change; never another user's.
+func testUserSessionsEnd(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		disabled bool // the user's state before the change
+		sessions int  // the user's sessions before the change
+		change   func(id int64) error
+		wantGone bool
+	}{
+		{"DeleteUserSessions", false, 3, func(id int64) error { return s.DeleteUserSessions(ctx, id) }, true},
+		{"DeleteUserSessionsWithoutSessions", false, 0, func(id int64) error { return s.DeleteUserSessions(ctx, id) }, true},
+		{"DeleteUserSessionsOfDisabledUser", true, 1, func(id int64) error { return s.DeleteUserSessions(ctx, id) }, true},
+		{"SetUserPassword", false, 3, func(id int64) error { return s.SetUserPassword(ctx, id, "new-hash") }, true},
+		{"SetUserPasswordWithoutSessions", false, 0, func(id int64) error { return s.SetUserPassword(ctx, id, "new-hash") }, true},
+		{"SetUserDisabled", false, 2, func(id int64) error { return s.SetUserDisabled(ctx, id, true) }, true},
+		// Sessions left from before disabling ended them must not revive.
+		{"SetUserEnabled", true, 2, func(id int64) error { return s.SetUserDisabled(ctx, id, false) }, true},
+		{"SetUserRoleKeepsSessions", false, 2, func(id int64) error { return s.SetUserRole(ctx, id, "EDITOR") }, false},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			target := mkUser(t, s, fmt.Sprintf("target-%d", i), "VIEWER")
+			other := mkUser(t, s, fmt.Sprintf("other-%d", i), "VIEWER")
+			if tc.disabled {
+				ok(t, s.SetUserDisabled(ctx, target.ID, true))
+			}
+			exp := time.Now().Add(time.Hour)
+			mkSessions := func(u store.User, n int) [][]byte {
+				var ids [][]byte
+				for j := range n {
+					id := []byte(fmt.Sprintf("%s-sess-%d", u.Login, j))
+					ok(t, s.CreateSession(ctx, store.Session{IDHash: id, UserID: u.ID, CSRFToken: "c", ExpiresAt: exp}))
+					ids = append(ids, id)
+				}
+				return ids
+			}
+			targetSessions := mkSessions(target, tc.sessions)
+			otherSessions := mkSessions(other, 2)
+
+			ok(t, tc.change(target.ID))
+
+			for _, id := range targetSessions {
+				_, err := s.GetSession(ctx, id)
+				if gone := errors.Is(err, store.ErrNotFound); gone != tc.wantGone || (err != nil && !gone) {
+					t.Errorf("session %q after the change: err %v, want gone=%v", id, err, tc.wantGone)
+				}
+			}
+			for _, id := range otherSessions {
+				if _, err := s.GetSession(ctx, id); err != nil {
+					t.Errorf("another user's session %q after the change: %v, want kept", id, err)
+				}
+			}
+			// The user row itself is untouched apart from the change.
+			if got := must(s.GetUser(ctx, target.ID))(t); got.Login != target.Login {
+				t.Errorf("user after the change: %+v", got)
+			}
+		})
+	}
+	t.Run("MissingUser", func(t *testing.T) {
+		// No such user has no sessions: not an error.
+		ok(t, s.DeleteUserSessions(ctx, 424242))
+	})
+}
+
 func testDeleteUserCascades(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	gone := mkUser(t, s, "gone", "OWNER")
@@ -708,6 +777,12 @@ func testGeneration(t *testing.T, s store.Store) {
 			return s.CreateSession(ctx, store.Session{IDHash: []byte("s"), UserID: u.ID, ExpiresAt: now.Add(time.Hour)})
 		}, false},
 		{"DeleteSession", func() error { return s.DeleteSession(ctx, []byte("s")) }, false},
+		{"DeleteUserSessions", func() error {
+			if err := s.CreateSession(ctx, store.Session{IDHash: []byte("s2"), UserID: u.ID, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				return err
+			}
+			return s.DeleteUserSessions(ctx, u.ID)
+		}, false},
 		{"CreateDataSource", func() error {
 			_, err := s.CreateDataSource(ctx, store.DataSource{Name: "ds2", URL: "http://ds2"})
 			return err
@@ -873,5 +948,64 @@ func testSharedConcurrentWriters(t *testing.T, a, b store.Store) {
 		if g := must(s.Generation(ctx))(t); g != gen0+int64(2*workers*each) {
 			t.Errorf("%s: generation %d, want %d", name, g, gen0+int64(2*workers*each))
 		}
+	}
+}
+
+// testSharedSessionVersusUserChange races CreateSession through one handle
+// against SetUserPassword or SetUserDisabled through the other, as a login
+// on one replica against a change on another. The promise auth's Login
+// builds on: a session that survives the change was created by someone who,
+// reading the user after CreateSession returned, saw the change.
+func testSharedSessionVersusUserChange(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	const rounds = 60
+	tests := []struct {
+		name    string
+		change  func(id int64) error
+		changed func(u store.User) bool
+	}{
+		{"SetUserPassword", func(id int64) error { return b.SetUserPassword(ctx, id, "changed") }, func(u store.User) bool { return u.PasswordHash == "changed" }},
+		{"SetUserDisabled", func(id int64) error { return b.SetUserDisabled(ctx, id, true) }, func(u store.User) bool { return u.Disabled }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := range rounds {
+				u := mkUser(t, a, fmt.Sprintf("%s-%d", tc.name, i), "VIEWER")
+				id := []byte(fmt.Sprintf("%s-sess-%d", tc.name, i))
+				var (
+					wg        sync.WaitGroup
+					start     = make(chan struct{})
+					createErr error
+					changeErr error
+					seen      store.User
+				)
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					<-start
+					if createErr = a.CreateSession(ctx, store.Session{IDHash: id, UserID: u.ID, ExpiresAt: time.Now().Add(time.Hour)}); createErr != nil {
+						return
+					}
+					seen, createErr = a.GetUser(ctx, u.ID)
+				}()
+				go func() {
+					defer wg.Done()
+					<-start
+					changeErr = tc.change(u.ID)
+				}()
+				close(start)
+				wg.Wait()
+				ok(t, createErr)
+				ok(t, changeErr)
+				_, err := b.GetSession(ctx, id)
+				switch {
+				case errors.Is(err, store.ErrNotFound):
+				case err != nil:
+					t.Fatal(err)
+				case !tc.changed(seen):
+					t.Fatalf("round %d: the session outlived the change, yet the user read after creating it showed no change", i)
+				}
+			}
+		})
 	}
 }

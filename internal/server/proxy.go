@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 
 	"github.com/promgate/promgate/internal/access"
@@ -154,21 +153,43 @@ func (s *Server) serveConfinedMetadata(w http.ResponseWriter, r *http.Request, d
 // fetchJSON runs req against ds into memory and decodes a success body into
 // v; on failure it passes the data source's answer to w and returns false.
 func (s *Server) fetchJSON(w http.ResponseWriter, r *http.Request, ds datasource.DataSource, req *promapi.Request, v any) bool {
-	rec := httptest.NewRecorder()
+	rec := &bufferResponse{header: http.Header{}, status: http.StatusOK}
 	ds.Serve(rec, r, req)
-	if rec.Code != http.StatusOK {
-		for k, vals := range rec.Header() {
+	if rec.status != http.StatusOK {
+		for k, vals := range rec.header {
 			w.Header()[k] = vals
 		}
-		w.WriteHeader(rec.Code)
-		_, _ = io.Copy(w, rec.Body)
+		w.WriteHeader(rec.status)
+		_, _ = w.Write(rec.body.Bytes())
 		return false
 	}
-	if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+	if err := json.Unmarshal(rec.body.Bytes(), v); err != nil {
 		promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable, fmt.Sprintf("data source %q answered with invalid JSON", ds.Info().Name))
 		return false
 	}
 	return true
+}
+
+// bufferResponse keeps a data source's whole answer in memory, for the
+// small answers (label values, metadata) that are filtered before sending.
+type bufferResponse struct {
+	header      http.Header
+	status      int
+	wroteHeader bool
+	body        bytes.Buffer
+}
+
+func (b *bufferResponse) Header() http.Header { return b.header }
+
+func (b *bufferResponse) WriteHeader(code int) {
+	if !b.wroteHeader {
+		b.status, b.wroteHeader = code, true
+	}
+}
+
+func (b *bufferResponse) Write(p []byte) (int, error) {
+	b.wroteHeader = true
+	return b.body.Write(p)
 }
 
 // grafanaDataSource is the shape of Grafana's GET /api/datasources items.

@@ -1,9 +1,16 @@
 package server_test
 
 import (
+	"bytes"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/app"
@@ -63,5 +70,59 @@ func TestRateLimitPerCredential(t *testing.T) {
 	}
 	if code, _ := doAuth(t, other, otherToken, "GET", u); code != http.StatusOK {
 		t.Fatalf("other credential: %d, want 200", code)
+	}
+}
+
+// writer admits every request as a write-scoped EDITOR credential.
+type writer struct{}
+
+func (writer) Require(bool) func(http.Handler) http.Handler {
+	p := &access.Principal{Kind: access.KindGlobalCredential, Role: access.RoleEditor, Scope: access.ScopeWrite, CredentialID: 1}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), p)))
+		})
+	}
+}
+
+// TestRemoteWriteBodyBounded: a body over MaxWriteBytes is refused before
+// the receiver stores anything; one under it is written.
+func TestRemoteWriteBodyBounded(t *testing.T) {
+	s := promtest.Start(t)
+	h := httptest.NewServer(server.New(server.Options{
+		Registry: s.App.Sources, Auth: writer{}, Write: http.HandlerFunc(s.App.TSDB.ServeAPI), MaxWriteBytes: 4096,
+	}))
+	defer h.Close()
+	body := func(series int) []byte {
+		req := prompb.WriteRequest{}
+		for i := range series {
+			req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
+				Labels:  []prompb.Label{{Name: "__name__", Value: "bounded"}, {Name: "i", Value: strconv.Itoa(i * 7919)}},
+				Samples: []prompb.Sample{{Timestamp: time.Now().UnixMilli(), Value: 1}},
+			})
+		}
+		raw, _ := req.Marshal()
+		return snappy.Encode(nil, raw)
+	}
+	post := func(b []byte) int {
+		req, _ := http.NewRequestWithContext(ctx(t), "POST", h.URL+"/api/v1/write", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/x-protobuf")
+		req.Header.Set("Content-Encoding", "snappy")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	small, large := body(10), body(2000)
+	if len(small) >= 4096 || len(large) <= 4096 {
+		t.Fatalf("test bodies are %d and %d bytes", len(small), len(large))
+	}
+	if code := post(large); code < 400 || code >= 500 {
+		t.Fatalf("large body: status %d, want a 4xx", code)
+	}
+	if code := post(small); code != http.StatusNoContent {
+		t.Fatalf("small body: status %d, want 204", code)
 	}
 }

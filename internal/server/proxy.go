@@ -277,6 +277,9 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
+	} else {
+		// The receiver reads whole bodies into memory: bound them.
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxWriteBytes)
 	}
 	s.opts.Write.ServeHTTP(w, r)
 }

@@ -43,8 +43,8 @@ type Options struct {
 	// RatePerCredential limits each credential's requests per second on the
 	// proxy and write paths; 0 means unlimited. Burst is twice the rate.
 	RatePerCredential float64
-	// MaxWriteBytes bounds a remote_write body that must be inspected for a
-	// label policy; 0 means 32 MiB.
+	// MaxWriteBytes bounds a remote_write body as sent (snappy-compressed);
+	// 0 means 32 MiB.
 	MaxWriteBytes int64
 }
 

@@ -421,6 +421,126 @@ func TestBrowser(t *testing.T) {
 			}
 			b.screenshot("datasources-added")
 		}},
+		{"data source: edit keeps the stored password and never shows it", func(t *testing.T, b *browser) {
+			if !b.eval(`!document.querySelector('#ds-manage').hidden`) {
+				t.Skip("this build has no data source management API")
+			}
+			secretInPage := fmt.Sprintf(`document.documentElement.outerHTML.includes(%q) || [...document.querySelectorAll('input,textarea')].some(e => e.value.includes(%q))`, s.Token, s.Token)
+			b.open("/datasources")
+			id := value(b, "loopback id", chromedp.Evaluate[string](`[...document.querySelectorAll('#ds-table tbody tr')].find(r => r.textContent.includes('loopback')).dataset.id`))
+			row := fmt.Sprintf(`#ds-table tr[data-id=%q]`, id)
+			edit := row + ` button[data-edit]`
+			if label := value(b, "edit label", chromedp.AttributeValue(chromedp.CSS(edit), "aria-label")); label.Value != "Edit data source loopback" {
+				t.Errorf("Edit button is labelled %q", label.Value)
+			}
+			// By keyboard: focus the row's Edit button and press Enter.
+			b.do("open the edit form",
+				chromedp.Focus(chromedp.CSS(edit)),
+				chromedp.KeyEvent(kb.Enter),
+				chromedp.WaitVisible(chromedp.CSS("#ds-form")),
+			)
+			b.waitFor("form filled", `document.querySelector('#ds-name').value === 'loopback'`)
+			b.checkLabels("edit form")
+			if !b.eval(`document.activeElement === document.querySelector('#ds-name')`) {
+				t.Error("opening the edit form does not move focus to its first field")
+			}
+			if got := b.text("#ds-form-title"); !strings.Contains(got, "Edit data source") || !strings.Contains(got, "loopback") {
+				t.Errorf("form title %q", got)
+			}
+			if got := b.text("#ds-submit"); got != "Save changes" {
+				t.Errorf("submit button says %q", got)
+			}
+			for sel, want := range map[string]string{"#ds-env": "test", "#ds-auth": "basic", "#ds-user": s.Key, "#ds-password": ""} {
+				if got := value(b, "value of "+sel, chromedp.Value(chromedp.CSS(sel))); got != want {
+					t.Errorf("edit form %s = %q, want %q", sel, got, want)
+				}
+			}
+			if hint := b.text("#ds-password-hint"); !strings.Contains(hint, "password is set") || !strings.Contains(hint, "leave empty to keep it") {
+				t.Errorf("password hint %q", hint)
+			}
+			if !b.eval(`!document.querySelector('#ds-password-remove-label').hidden && !document.querySelector('#ds-password-remove').checked`) {
+				t.Error("no unticked “Remove the stored password” box")
+			}
+			if b.eval(secretInPage) {
+				t.Error("the edit form holds the stored password")
+			}
+
+			// Escape cancels and gives the focus back to the Edit button.
+			b.do("escape", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.CSS("#ds-form")))
+			if !b.eval(fmt.Sprintf(`document.activeElement === document.querySelector(%q)`, edit)) {
+				t.Error("Escape in the edit form does not return focus to the Edit button")
+			}
+			b.do("open again", chromedp.Click(chromedp.CSS(edit)), chromedp.WaitVisible(chromedp.CSS("#ds-form")))
+			b.waitFor("form filled again", `document.querySelector('#ds-name').value === 'loopback'`)
+
+			// A value only the server refuses: its error is shown in words.
+			b.do("too long a timeout",
+				chromedp.SetValue(chromedp.CSS("#ds-timeout"), "999999"),
+				chromedp.Click(chromedp.CSS("#ds-submit")),
+				chromedp.WaitVisible(chromedp.CSS("#ds-form-error")),
+			)
+			if msg := b.text("#ds-form-error"); !strings.Contains(msg, "Could not save") || !strings.Contains(msg, "bad_data") || !strings.Contains(msg, "timeoutSeconds must be between") {
+				t.Errorf("server error shown as %q", msg)
+			}
+
+			b.do("change env and site",
+				chromedp.Evaluate[chromedp.Void](`document.querySelector('#ds-timeout').value = ''; document.querySelector('#ds-env').value = ''`),
+				chromedp.SendKeys(chromedp.CSS("#ds-env"), "staging"),
+				chromedp.SendKeys(chromedp.CSS("#ds-site"), "eu-west-1"),
+				chromedp.Click(chromedp.CSS("#ds-test")),
+			)
+			// The password field is empty: the test uses the stored one.
+			b.waitFor("test in the form", `!document.querySelector('#ds-test').disabled && (!document.querySelector('#ds-form-error').hidden || !document.querySelector('#ds-form-status').hidden && document.querySelector('#ds-form-status').textContent !== 'Testing…')`)
+			if !b.eval(`document.querySelector('#ds-form-status').classList.contains('ok')`) {
+				t.Errorf("testing the edited settings with the stored password: %q %q", b.text("#ds-form-status"), b.text("#ds-form-error"))
+			}
+			b.screenshot("datasources-edit")
+			b.do("save", chromedp.Click(chromedp.CSS("#ds-submit")), chromedp.WaitNotVisible(chromedp.CSS("#ds-form")))
+			b.waitFor("row shows the new env", fmt.Sprintf(`(document.querySelector(%q) || {}).textContent.includes('staging')`, row))
+			if msg := b.text("#ds-status"); !strings.Contains(msg, "Saved data source “loopback”") {
+				t.Errorf("status after saving %q", msg)
+			}
+			if !b.eval(fmt.Sprintf(`document.activeElement === document.querySelector(%q)`, edit)) {
+				t.Error("after saving, focus is not back on the row's Edit button")
+			}
+			if b.eval(secretInPage) {
+				t.Error("the data source password is in the page after editing")
+			}
+
+			// Reloaded, the table has the new values and the password.
+			b.open("/datasources")
+			got := b.text(row)
+			for _, want := range []string{"loopback", "staging", "eu-west-1", "password set"} {
+				if !strings.Contains(got, want) {
+					t.Errorf("edited row %q lacks %q", got, want)
+				}
+			}
+			if strings.Contains(got, "test ") {
+				t.Errorf("edited row %q still shows the old env", got)
+			}
+			b.do("test the saved data source", chromedp.Click(chromedp.CSS(row+` button[aria-label^="Test"]`)))
+			b.waitFor("row test result", `!document.querySelector('#ds-status').hidden && !document.querySelector('#ds-table button[aria-busy="true"]')`)
+			if !b.eval(`document.querySelector('#ds-status').classList.contains('ok')`) {
+				t.Errorf("Test connection after an edit that left the password empty: %q", b.text("#ds-status"))
+			}
+			if b.eval(secretInPage) {
+				t.Error("the data source password is in the reloaded page")
+			}
+			b.screenshot("datasources-edited")
+
+			// Removing the password is a choice in the form, and the
+			// table then says so.
+			b.do("remove the password",
+				chromedp.Click(chromedp.CSS(edit)),
+				chromedp.WaitVisible(chromedp.CSS("#ds-password-remove")),
+				chromedp.Click(chromedp.CSS("#ds-password-remove")),
+			)
+			if !b.eval(`document.querySelector('#ds-password').disabled`) {
+				t.Error("ticking “Remove the stored password” leaves the password field open")
+			}
+			b.do("save without password", chromedp.Click(chromedp.CSS("#ds-submit")), chromedp.WaitNotVisible(chromedp.CSS("#ds-form")))
+			b.waitFor("row without password", fmt.Sprintf(`(document.querySelector(%q) || {}).textContent.includes('no password')`, row))
+		}},
 		{"global credential: create, use, revoke", func(t *testing.T, b *browser) {
 			b.open("/settings/global/api-credentials")
 			b.screenshot("global-api-credentials")

@@ -697,6 +697,11 @@
         });
         actions.append(test);
         if (!d.embedded) {
+          const edit = el('button', { type: 'button', class: 'btn small', 'aria-label': 'Edit data source ' + d.name, 'aria-controls': 'ds-form', 'data-edit': d.id }, 'Edit');
+          edit.addEventListener('click', () => { if (ctx.editDataSource) ctx.editDataSource(d.id, edit); });
+          actions.append(' ', edit);
+        }
+        if (!d.embedded) {
           const del = el('button', { type: 'button', class: 'btn danger small', 'aria-label': 'Delete data source ' + d.name }, 'Delete');
           del.addEventListener('click', async () => {
             if (!(await confirmDialog('Delete data source?', 'Delete “' + d.name + '” (data source ' + d.id + ')? Queries and credentials that use it stop working.', 'Delete'))) return;
@@ -730,8 +735,11 @@
   }
 
   // dataSourceInput reads the form into the API's input shape; it throws
-  // an Error with words for bad input.
-  function dataSourceInput() {
+  // an Error with words for bad input. editing is the stored data source's
+  // view when the form edits one: then an empty password or token field
+  // is left out of the body, so the server keeps the stored secret, and
+  // the secret of an auth kind no longer chosen is removed with "".
+  function dataSourceInput(editing) {
     const v = (id) => $('#' + id).value.trim();
     const body = { name: v('ds-name'), url: v('ds-url'), env: v('ds-env'), site: v('ds-site') };
     if (!body.name) throw new Error('Give the data source a name.');
@@ -741,10 +749,20 @@
     if (auth === 'basic') {
       body.basicAuthUser = v('ds-user');
       if (!body.basicAuthUser) throw new Error('Give the basic auth user.');
-      body.basicAuthPassword = $('#ds-password').value;
+      const pw = $('#ds-password').value;
+      if (!editing) body.basicAuthPassword = pw;
+      else if ($('#ds-password-remove').checked) body.basicAuthPassword = '';
+      else if (pw) body.basicAuthPassword = pw;
+      else if (editing.problem && editing.hasBasicAuthPassword) throw new Error('The stored password cannot be read by this server: type it again, or tick “Remove the stored password”.');
+      if (editing) body.bearerToken = '';
     } else if (auth === 'bearer') {
-      body.bearerToken = $('#ds-token').value;
-      if (!body.bearerToken) throw new Error('Give the bearer token.');
+      const tok = $('#ds-token').value;
+      if (tok) body.bearerToken = tok;
+      else if (!(editing && editing.hasBearerToken && !editing.problem)) throw new Error('Give the bearer token.');
+      if (editing) body.basicAuthPassword = '';
+    } else if (editing) {
+      body.basicAuthPassword = '';
+      body.bearerToken = '';
     }
     const headers = {};
     for (const line of $('#ds-headers').value.split('\n')) {
@@ -768,30 +786,112 @@
     const errBox = $('#ds-form-error');
     const statusBox = $('#ds-form-status');
     const authSel = $('#ds-auth');
+    const pwRemove = $('#ds-password-remove');
+    // editing is the data source being edited (its API view, which holds
+    // no secret), or null when the form adds a new one; opener is the
+    // button that opened the form, where focus goes back to.
+    let editing = null;
+    let opener = open;
     const syncAuth = () => {
       for (const f of $$('[data-auth]', form)) f.hidden = f.dataset.auth !== authSel.value;
     };
+    const syncSecrets = () => {
+      const pwSet = !!(editing && editing.hasBasicAuthPassword);
+      const tokSet = !!(editing && editing.hasBearerToken);
+      const broken = !!(editing && editing.problem);
+      let pwHint = '';
+      if (pwSet && broken) pwHint = 'A password is stored but this server cannot read it: type it again, or remove it.';
+      else if (pwSet) pwHint = 'A password is set — leave empty to keep it.';
+      say($('#ds-password-hint'), pwHint);
+      $('#ds-password-remove-label').hidden = !pwSet;
+      if (!pwSet) pwRemove.checked = false;
+      const pw = $('#ds-password');
+      pw.disabled = pwRemove.checked;
+      if (pwRemove.checked) pw.value = '';
+      let tokHint = '';
+      if (tokSet && broken) tokHint = 'A token is stored but this server cannot read it: type it again, or choose Authentication: None.';
+      else if (tokSet) tokHint = 'A token is set — leave empty to keep it; choose Authentication: None to remove it.';
+      say($('#ds-token-hint'), tokHint);
+    };
     authSel.addEventListener('change', syncAuth);
+    pwRemove.addEventListener('change', syncSecrets);
+    const setMode = (d) => {
+      editing = d;
+      $('#ds-form-title').textContent = d ? 'Edit data source “' + d.name + '” (id ' + d.id + ')' : 'New Prometheus data source';
+      $('#ds-form-hint').hidden = !d;
+      $('#ds-submit').textContent = d ? 'Save changes' : 'Add data source';
+      form.setAttribute('action', d ? '/datasources/' + d.id : '/datasources');
+      syncSecrets();
+    };
     const close = () => {
       form.reset(); // drops any typed password or token
+      setMode(null);
       syncAuth();
       say(errBox, '');
       say(statusBox, '');
       form.hidden = true;
       open.setAttribute('aria-expanded', 'false');
     };
+    const cancel = () => {
+      // The table may have been drawn again since the form opened: then
+      // the row's new Edit button takes the focus.
+      let back = opener && opener.isConnected ? opener : null;
+      if (!back && editing) back = $('#ds-table button[data-edit="' + editing.id + '"]');
+      close();
+      (back || open).focus();
+    };
     open.addEventListener('click', () => {
-      if (!form.hidden) { close(); return; }
+      if (!form.hidden && !editing) { close(); return; }
+      close();
+      opener = open;
       form.hidden = false;
       open.setAttribute('aria-expanded', 'true');
       $('#ds-name').focus();
     });
-    $('#ds-cancel').addEventListener('click', () => { close(); open.focus(); });
+    $('#ds-cancel').addEventListener('click', cancel);
+    form.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape' && !ev.defaultPrevented) {
+        ev.preventDefault();
+        cancel();
+      }
+    });
+    // editDataSource opens the form on a stored data source, filled from
+    // the API (which never answers with a password or token).
+    ctx.editDataSource = async (id, button) => {
+      busy(button, true);
+      let d;
+      try {
+        d = await api(ctx, 'GET', API + '/datasources/' + id);
+      } catch (e) {
+        say($('#ds-status'), 'Could not load data source ' + id + ' to edit it. ' + describe(e), 'error');
+        return;
+      } finally {
+        busy(button, false);
+      }
+      close();
+      opener = button;
+      setMode(d);
+      $('#ds-name').value = d.name || '';
+      $('#ds-url').value = d.url || '';
+      $('#ds-env').value = d.env || '';
+      $('#ds-site').value = d.site || '';
+      $('#ds-timeout').value = d.timeoutSeconds ? String(d.timeoutSeconds) : '';
+      authSel.value = d.hasBearerToken ? 'bearer' : (d.basicAuthUser || d.hasBasicAuthPassword) ? 'basic' : 'none';
+      $('#ds-user').value = d.basicAuthUser || '';
+      $('#ds-headers').value = Object.entries(d.headers || {}).map(([k, v]) => k + ': ' + v).join('\n');
+      syncAuth();
+      syncSecrets();
+      form.hidden = false;
+      $('#ds-name').focus();
+    };
     $('#ds-test').addEventListener('click', async (ev) => {
       say(errBox, '');
       say(statusBox, '');
       let body;
-      try { body = dataSourceInput(); } catch (e) { say(errBox, e.message); return; }
+      try { body = dataSourceInput(editing); } catch (e) { say(errBox, e.message); return; }
+      // With the id, the server tests with the stored secrets the body
+      // leaves out.
+      if (editing) body.id = editing.id;
       const btn = ev.currentTarget;
       busy(btn, true);
       say(statusBox, 'Testing…', 'info');
@@ -809,17 +909,21 @@
       ev.preventDefault();
       say(errBox, '');
       let body;
-      try { body = dataSourceInput(); } catch (e) { say(errBox, e.message); return; }
+      try { body = dataSourceInput(editing); } catch (e) { say(errBox, e.message); return; }
       const btn = $('#ds-submit');
+      const was = editing;
       busy(btn, true);
       try {
-        const d = await api(ctx, 'POST', API + '/datasources', body);
+        const d = was
+          ? await api(ctx, 'PUT', API + '/datasources/' + was.id, body)
+          : await api(ctx, 'POST', API + '/datasources', body);
         close();
-        say($('#ds-status'), 'Added data source “' + d.name + '” (id ' + d.id + ').', 'ok');
+        say($('#ds-status'), (was ? 'Saved data source “' : 'Added data source “') + d.name + '” (id ' + d.id + ').', 'ok');
         await loadDataSources(ctx, true);
-        open.focus();
+        const back = was ? $('#ds-table tr[data-id="' + d.id + '"] button[data-edit]') : null;
+        (back || open).focus();
       } catch (e) {
-        say(errBox, 'Could not add the data source. ' + describe(e));
+        say(errBox, (was ? 'Could not save the data source. ' : 'Could not add the data source. ') + describe(e));
       } finally {
         busy(btn, false);
       }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -347,11 +348,10 @@ func TestBrowser(t *testing.T) {
 			b.screenshot("explore-instant")
 		}},
 		{"explore range query draws a graph", func(t *testing.T, b *browser) {
-			b.do("range query by keyboard",
-				chromedp.SetValue(chromedp.CSS("#q-expr"), "demo_requests_per_second"),
-				chromedp.Click(chromedp.CSS("#q-mode-range")),
-				chromedp.Focus(chromedp.CSS("#q-expr")),
-				chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+			b.do("range mode", chromedp.Click(chromedp.CSS("#q-mode-range")))
+			b.typeQuery("demo_requests_per_second")
+			b.press("Enter", true)
+			b.do("range query ran",
 				chromedp.WaitVisible(chromedp.CSS("#graph canvas")),
 				chromedp.WaitVisible(chromedp.CSS("#result-table tbody tr")),
 			)
@@ -364,10 +364,10 @@ func TestBrowser(t *testing.T) {
 			b.screenshot("explore-range")
 		}},
 		{"explore shows API errors in words", func(t *testing.T, b *browser) {
+			// Typed, the editor would close the brackets: the link form
+			// sends the query as it is.
 			b.do("bad query",
-				chromedp.Click(chromedp.CSS("#q-mode-instant")),
-				chromedp.SetValue(chromedp.CSS("#q-expr"), "sum(rate(x[5m]"),
-				chromedp.Click(chromedp.CSS("#q-run")),
+				chromedp.Navigate(s.URL+"/explore?query="+url.QueryEscape("sum(rate(x[5m]")),
 				chromedp.WaitVisible(chromedp.CSS("#q-error")),
 			)
 			if msg := b.text("#q-error"); !strings.Contains(msg, "bad_data") || !strings.Contains(msg, "parse error") {
@@ -400,6 +400,12 @@ func TestBrowser(t *testing.T) {
 				chromedp.SendKeys(chromedp.CSS("#ds-password"), s.Token),
 				chromedp.Click(chromedp.CSS("#ds-test")),
 			)
+			if got := b.text("#ds-submit"); got != "Save data source" {
+				t.Errorf("the new data source form's submit button says %q; the header button already says Add data source", got)
+			}
+			if b.eval(`document.querySelector('#ds-add-open').offsetParent !== null`) {
+				t.Error("“Add data source” stays visible above the open form")
+			}
 			b.waitFor("test result", `!document.querySelector('#ds-test').disabled && (!document.querySelector('#ds-form-error').hidden || !document.querySelector('#ds-form-status').hidden && document.querySelector('#ds-form-status').textContent !== 'Testing…')`)
 			t.Logf("test connection: %q %q", b.text("#ds-form-status"), b.text("#ds-form-error"))
 			b.screenshot("datasources-form")
@@ -551,6 +557,9 @@ func TestBrowser(t *testing.T) {
 				chromedp.SetValue(chromedp.CSS("#cred-role"), "VIEWER"),
 				chromedp.SetValue(chromedp.CSS("#cred-expiry"), "30d"),
 			)
+			if b.eval(`document.querySelector('#create-open').offsetParent !== null`) {
+				t.Error("“Create new” stays visible above the open form with its own Create button")
+			}
 			b.screenshot("global-api-credentials-form")
 			b.do("submit", chromedp.Click(chromedp.CSS("#create-submit")), chromedp.WaitVisible(chromedp.CSS("#new-token")))
 			key := value(b, "key", chromedp.Value(chromedp.CSS("#new-key")))
@@ -580,6 +589,9 @@ func TestBrowser(t *testing.T) {
 			}
 
 			b.do("done", chromedp.Click(chromedp.CSS("#new-token-done")), chromedp.WaitNotVisible(chromedp.CSS("#new-token")))
+			if !b.eval(`document.querySelector('#create-open').offsetParent !== null`) {
+				t.Error("“Create new” does not come back once the form is closed")
+			}
 			if b.eval(fmt.Sprintf(`document.documentElement.outerHTML.includes(%q) || [...document.querySelectorAll('input,textarea')].some(e => e.value.includes(%q))`, token, token)) {
 				t.Error("the token is still in the page after Done")
 			}

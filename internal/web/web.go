@@ -4,13 +4,19 @@
 // file fills them from the JSON management API (/api-server/v1/...), so the
 // server never renders a token, a password or a data source secret into
 // HTML. Charts use uPlot, vendored from the npm registry under
-// static/vendor/uplot with its license.
+// static/vendor/uplot with its license. The PromQL editor is Prometheus'
+// codemirror-promql, bundled from editor/ into static/editor by go generate
+// (see editor/build); the bundle is committed, so go build needs no npm.
 package web
+
+//go:generate go run ./editor/build -src editor -out static/editor
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"html/template"
@@ -33,6 +39,23 @@ var staticFS embed.FS
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; " +
 	"img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; " +
 	"frame-ancestors 'none'; base-uri 'none'; manifest-src 'self'"
+
+// pageCSP is the policy of a rendered page: ContentSecurityPolicy plus a
+// fresh nonce for style elements. The PromQL editor (CodeMirror) writes
+// its styles into <style> elements; it gives them this nonce
+// (EditorView.cspNonce), so no page needs 'unsafe-inline'.
+func pageCSP(nonce string) string {
+	return strings.Replace(ContentSecurityPolicy, "style-src 'self';", "style-src 'self' 'nonce-"+nonce+"';", 1)
+}
+
+// newNonce is 128 random bits, base64: a CSP nonce for one response.
+func newNonce() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("read random bytes: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
 
 // Options configures the pages.
 type Options struct {
@@ -79,6 +102,9 @@ type asset struct {
 type pageData struct {
 	Page    Page
 	Version string
+	// Nonce is this response's CSP nonce for style elements. It is put on
+	// the editor's script tag, whose nonce property the bundle reads.
+	Nonce string
 }
 
 // New returns the handler for the pages and /static/. Templates and assets
@@ -133,12 +159,19 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p P
 	if t == nil {
 		t = h.notFoundT
 	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, pageData{Page: p, Version: h.version}); err != nil {
+	nonce, err := newNonce()
+	if err != nil {
 		h.log.ErrorContext(r.Context(), "render page", "page", p.Name, "err", err)
 		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
 		return
 	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, pageData{Page: p, Version: h.version, Nonce: nonce}); err != nil {
+		h.log.ErrorContext(r.Context(), "render page", "page", p.Name, "err", err)
+		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Security-Policy", pageCSP(nonce))
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	// The shells hold nothing private, but a page that showed a new token
 	// must not come back from the back/forward cache with it.

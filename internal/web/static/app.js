@@ -332,8 +332,11 @@
     const open = $('#create-open');
     const errBox = $('#create-error');
     const expiry = $('#cred-expiry');
+    // The form has its own Create and Cancel buttons: "Create new" goes
+    // away while it is open.
     const setOpen = (on) => {
       form.hidden = !on;
+      open.hidden = on;
       open.setAttribute('aria-expanded', on ? 'true' : 'false');
       if (on) $('#cred-name').focus();
     };
@@ -510,6 +513,7 @@
     const errBox = $('#user-form-error');
     const setOpen = (on) => {
       form.hidden = !on;
+      open.hidden = on; // the form has its own Add user and Cancel
       open.setAttribute('aria-expanded', on ? 'true' : 'false');
       if (on) $('#user-login').focus();
     };
@@ -819,7 +823,7 @@
       editing = d;
       $('#ds-form-title').textContent = d ? 'Edit data source “' + d.name + '” (id ' + d.id + ')' : 'New Prometheus data source';
       $('#ds-form-hint').hidden = !d;
-      $('#ds-submit').textContent = d ? 'Save changes' : 'Add data source';
+      $('#ds-submit').textContent = d ? 'Save changes' : 'Save data source';
       form.setAttribute('action', d ? '/datasources/' + d.id : '/datasources');
       syncSecrets();
     };
@@ -830,6 +834,7 @@
       say(errBox, '');
       say(statusBox, '');
       form.hidden = true;
+      open.hidden = false;
       open.setAttribute('aria-expanded', 'false');
     };
     const cancel = () => {
@@ -845,6 +850,7 @@
       close();
       opener = open;
       form.hidden = false;
+      open.hidden = true; // the form has its own Save and Cancel
       open.setAttribute('aria-expanded', 'true');
       $('#ds-name').focus();
     });
@@ -882,6 +888,7 @@
       syncAuth();
       syncSecrets();
       form.hidden = false;
+      open.hidden = true;
       $('#ds-name').focus();
     };
     $('#ds-test').addEventListener('click', async (ev) => {
@@ -930,9 +937,137 @@
     });
   }
 
+  // --- time: one 24-hour format, in UTC or the browser's zone ---
+
+  // The reader picks UTC or the browser's zone on Explore; every page
+  // shows times in that zone, as YYYY-MM-DD HH:MM:SS.
+  const TZ_KEY = 'promgate.timeZone';
+
+  function storageGet(key) {
+    try { return window.localStorage.getItem(key); } catch (_) { return null; }
+  }
+
+  function storageSet(key, v) {
+    try {
+      if (v === null) window.localStorage.removeItem(key);
+      else window.localStorage.setItem(key, v);
+      return true;
+    } catch (_) {
+      return false; // storage off or full: the page still works
+    }
+  }
+
+  function useUTC() { return storageGet(TZ_KEY) === 'utc'; }
+
+  function pad(n, w) { return String(n).padStart(w || 2, '0'); }
+
+  function offsetText(minutesEast) {
+    const a = Math.abs(minutesEast);
+    return 'UTC' + (minutesEast < 0 ? '-' : '+') + pad(Math.floor(a / 60)) + ':' + pad(a % 60);
+  }
+
+  // zoneLabel names the zone times are shown in, with the browser zone's
+  // offset at sec (now when not given).
+  function zoneLabel(utc, sec) {
+    if (utc) return 'UTC';
+    const d = sec === undefined ? new Date() : new Date(sec * 1000);
+    let name = '';
+    try { name = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (_) { name = ''; }
+    const off = offsetText(-d.getTimezoneOffset());
+    return name ? name + ' (' + off + ')' : off;
+  }
+
+  // zoneTag is the short form beside time inputs: UTC or UTC+05:30.
+  function zoneTag(utc) { return utc ? 'UTC' : offsetText(-new Date().getTimezoneOffset()); }
+
+  function timeParts(sec, utc) {
+    const d = new Date(sec * 1000);
+    return utc
+      ? { y: d.getUTCFullYear(), mo: d.getUTCMonth() + 1, d: d.getUTCDate(), h: d.getUTCHours(), mi: d.getUTCMinutes(), s: d.getUTCSeconds(), ms: d.getUTCMilliseconds() }
+      : { y: d.getFullYear(), mo: d.getMonth() + 1, d: d.getDate(), h: d.getHours(), mi: d.getMinutes(), s: d.getSeconds(), ms: d.getMilliseconds() };
+  }
+
+  // fmtTs shows Unix seconds as YYYY-MM-DD HH:MM:SS(.mmm) in the chosen zone.
+  function fmtTs(sec, utc) {
+    const p = timeParts(sec, utc === undefined ? useUTC() : utc);
+    return p.y + '-' + pad(p.mo) + '-' + pad(p.d) + ' ' + pad(p.h) + ':' + pad(p.mi) + ':' + pad(p.s) +
+      (p.ms ? '.' + pad(p.ms, 3) : '');
+  }
+
+  // parseTime reads a time typed in the chosen zone (YYYY-MM-DD HH:MM:SS,
+  // seconds and the time optional), RFC 3339 with Z or an offset, or Unix
+  // seconds. Empty or "now" is null.
+  function parseTime(s, utc) {
+    s = String(s || '').trim();
+    if (!s || s.toLowerCase() === 'now') return null;
+    if (/^\d{9,11}(\.\d+)?$/.test(s)) return Number(s);
+    const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?$/.exec(s);
+    if (m) {
+      const [y, mo, d, h, mi, sec] = m.slice(1, 7).map((x) => Number(x || 0));
+      const ms = m[7] ? Number(m[7].padEnd(3, '0')) : 0;
+      if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59) throw new Error('“' + s + '” is not a valid time.');
+      const t = utc ? Date.UTC(y, mo - 1, d, h, mi, sec, ms) : new Date(y, mo - 1, d, h, mi, sec, ms).getTime();
+      if (timeParts(t / 1000, utc).d !== d) throw new Error('“' + s + '” is not a valid date.');
+      return t / 1000;
+    }
+    if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(s)) {
+      const t = Date.parse(s);
+      if (!isNaN(t)) return t / 1000;
+    }
+    throw new Error('Cannot read the time “' + s + '”: write it as YYYY-MM-DD HH:MM:SS (' + zoneLabel(utc) + '), or leave it empty for now.');
+  }
+
+  // isoUTC is the form times take in shared links.
+  function isoUTC(sec) { return new Date(sec * 1000).toISOString().replace('.000Z', 'Z'); }
+
+  // --- numbers ---
+
+  // fmtValue shows a sample value readably: integers as they are, other
+  // numbers to 6 significant digits, very large or small ones with an
+  // exponent. The exact value goes in a title beside it.
+  function fmtValue(v) {
+    if (v === '+Inf' || v === 'Inf') return '+Inf';
+    if (v === '-Inf') return '-Inf';
+    const n = Number(v);
+    if (Number.isNaN(n)) return v === 'NaN' || typeof v === 'number' ? 'NaN' : String(v);
+    if (!Number.isFinite(n)) return n > 0 ? '+Inf' : '-Inf';
+    const a = Math.abs(n);
+    if (n === 0) return '0';
+    if (Number.isInteger(n) && a < 1e15) return String(n);
+    if (a >= 1e-3 && a < 1e15) return String(Number(n.toPrecision(6)));
+    return n.toExponential(4).replace(/\.?0+e/, 'e');
+  }
+
+  const SI = [[1e15, 'P'], [1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
+
+  // siTicks labels the y axis: one SI prefix for all ticks (1.5k, 2M) and
+  // as many decimals as the step between ticks needs.
+  function siTicks(splits) {
+    const max = Math.max(0, ...splits.map((v) => Math.abs(v)));
+    if (max > 0 && max < 1e-3) return splits.map((v) => (v === 0 ? '0' : v.toExponential(1)));
+    let div = 1;
+    let suffix = '';
+    for (const [d, s] of SI) {
+      if (max >= d) {
+        div = d;
+        suffix = s;
+        break;
+      }
+    }
+    const scaled = splits.map((v) => v / div);
+    let dec = 0;
+    const exact = (v) => {
+      const x = v * Math.pow(10, dec);
+      return Math.abs(x - Math.round(x)) < 1e-6 * Math.max(1, Math.abs(x));
+    };
+    while (dec < 6 && !scaled.every(exact)) dec++;
+    return scaled.map((v) => (v === 0 ? '0' : v.toFixed(dec) + suffix));
+  }
+
   // --- Explore ---
 
   const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+  const HISTORY_MAX = 30;
 
   function seriesName(metric) {
     const name = metric.__name__ || '';
@@ -941,17 +1076,31 @@
     return name + (labels.length || !name ? '{' + labels.join(', ') + '}' : '');
   }
 
+  // distinguishing lists the labels whose values differ between series:
+  // the ones worth a legend's room.
+  function distinguishing(metrics) {
+    const keys = new Set();
+    for (const m of metrics) for (const k of Object.keys(m)) keys.add(k);
+    return Array.from(keys).filter((k) => new Set(metrics.map((m) => (k in m ? m[k] : '\u0000'))).size > 1)
+      .sort((a, b) => (a === '__name__' ? -1 : b === '__name__' ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  // shortName is a series' name in a legend: the distinguishing labels
+  // only, the full name for a single series, the expression when the
+  // series has neither a name nor labels.
+  function shortName(metric, differ, expr) {
+    if (!differ.length) {
+      const full = seriesName(metric);
+      return full === '{}' ? expr : full;
+    }
+    const name = differ.includes('__name__') ? metric.__name__ || '' : '';
+    const labels = differ.filter((k) => k !== '__name__' && k in metric).map((k) => k + '="' + metric[k] + '"');
+    return name + (labels.length ? '{' + labels.join(', ') + '}' : name ? '' : '{}');
+  }
+
   function sampleValue(v) {
     const n = Number(v);
     return Number.isFinite(n) ? n : null; // NaN and ±Inf cannot be drawn
-  }
-
-  function fmtTs(sec) {
-    const d = new Date(sec * 1000);
-    const pad = (n, w) => String(n).padStart(w || 2, '0');
-    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
-      pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) +
-      (d.getMilliseconds() ? '.' + pad(d.getMilliseconds(), 3) : '');
   }
 
   function parseDuration(s) {
@@ -961,24 +1110,43 @@
     return Number(m[1]) * mult;
   }
 
+  function proxyBase(ds) { return GRAFANA_DS + '/proxy/' + encodeURIComponent(ds || '1'); }
+
   async function initExplore(ctx) {
-    const st = { plot: null, ctx };
+    const st = { plot: null, ctx, editor: null, last: null, dsNames: {} };
     const dsSel = $('#q-ds');
     try {
       const { list } = await listDataSources(ctx);
-      for (const d of list) dsSel.append(el('option', { value: d.id }, d.name + ' (' + d.id + ')'));
+      for (const d of list) {
+        dsSel.append(el('option', { value: d.id }, d.name + ' (' + d.id + ')'));
+        st.dsNames[String(d.id)] = d.name;
+      }
     } catch (e) {
       pageError('Could not list the data sources. ' + describe(e));
     }
     if (!dsSel.options.length) dsSel.append(el('option', { value: '1' }, 'promgate (1)'));
 
-    // A shared link (?query=...&mode=range...) restores the form.
+    const tzSel = $('#q-tz');
+    tzSel.value = useUTC() ? 'utc' : 'local';
+    showZone();
+
+    // A shared link (?query=...&ds=...&mode=range&range=...&end=...) fills
+    // the form and runs the query.
     const sp = new URLSearchParams(location.search);
-    if (sp.get('query')) $('#q-expr').value = sp.get('query');
+    if (sp.get('query') !== null) $('#q-expr').value = sp.get('query');
     if (sp.get('ds') && $$('option', dsSel).some((o) => o.value === sp.get('ds'))) dsSel.value = sp.get('ds');
     if (sp.get('mode') === 'range') $('#q-mode-range').checked = true;
     if (sp.get('range') && $$('#q-range option').some((o) => o.value === sp.get('range'))) $('#q-range').value = sp.get('range');
     if (sp.get('step')) $('#q-step').value = sp.get('step');
+    for (const [param, input] of [['end', '#q-end'], ['time', '#q-time']]) {
+      if (!sp.get(param)) continue;
+      try {
+        const t = parseTime(sp.get(param), true);
+        if (t !== null) $(input).value = fmtTs(t);
+      } catch (e) {
+        say($('#q-error'), 'The link’s ' + param + ' is not a time: ' + e.message);
+      }
+    }
 
     const form = $('#query-form');
     const syncMode = () => {
@@ -989,21 +1157,43 @@
     };
     const updateCSV = () => {
       try {
-        const q = buildQuery();
+        const q = buildQuery(st);
         q.params.set('format', 'csv');
         $('#q-csv').href = q.path + '?' + q.params.toString();
       } catch (_) {
         $('#q-csv').href = '#';
       }
     };
+    st.updateCSV = updateCSV;
+    st.syncMode = syncMode;
+    mountEditor(st, form, updateCSV);
     for (const r of $$('input[name=mode]')) r.addEventListener('change', syncMode);
     form.addEventListener('input', updateCSV);
     form.addEventListener('change', updateCSV);
+    dsSel.addEventListener('change', () => {
+      if (st.editor) st.editor.setDataSource(proxyBase(dsSel.value));
+    });
+    tzSel.addEventListener('change', () => {
+      // Keep the instants typed: read them in the old zone, show them in
+      // the new one.
+      const wasUTC = useUTC();
+      const toUTC = tzSel.value === 'utc';
+      for (const input of [$('#q-time'), $('#q-end')]) {
+        try {
+          const t = parseTime(input.value, wasUTC);
+          if (t !== null) input.value = fmtTs(t, toUTC);
+        } catch (_) { /* leave what cannot be read; Run says why */ }
+      }
+      storageSet(TZ_KEY, toUTC ? 'utc' : 'local');
+      showZone();
+      renderHistory(st);
+      if (st.last) showResult(st, st.last.data, st.last.q);
+    });
     // "now" moves on: recompute the link as it is followed.
     $('#q-csv').addEventListener('click', (ev) => {
       try {
         updateCSV();
-        buildQuery();
+        buildQuery(st);
       } catch (e) {
         ev.preventDefault();
         say($('#q-error'), e.message);
@@ -1019,6 +1209,12 @@
       ev.preventDefault();
       runQuery(st);
     });
+    for (const b of $$('[data-snippet]')) b.addEventListener('click', () => showSnippet(st, b.dataset.snippet, b));
+    $('#q-snippet-close').addEventListener('click', () => {
+      $('#q-snippet').hidden = true;
+      $('#q-snippet-text').value = '';
+    });
+    wireHistory(st, form);
     window.addEventListener('resize', () => {
       const box = $('#graph');
       if (st.plot) st.plot.setSize({ width: box.clientWidth, height: 320 });
@@ -1027,20 +1223,64 @@
     if (sp.get('query')) await runQuery(st);
   }
 
+  // mountEditor replaces the textarea with the PromQL editor when its
+  // bundle loaded. The textarea stays the form's value, kept in step.
+  function mountEditor(st, form, updateCSV) {
+    const ta = $('#q-expr');
+    if (!window.PromgateEditor) return;
+    try {
+      st.editor = window.PromgateEditor.create({
+        parent: $('#q-editor'),
+        doc: ta.value,
+        url: proxyBase($('#q-ds').value),
+        labelledBy: 'q-expr-label',
+        describedBy: 'q-expr-hint',
+        onRun: () => form.requestSubmit(),
+        onChange: (v) => {
+          ta.value = v;
+          updateCSV();
+        },
+      });
+    } catch (e) {
+      pageError('The PromQL editor did not start (' + e.message + '); the plain text box works.');
+      return;
+    }
+    ta.hidden = true;
+    $('#q-editor').hidden = false;
+    $('#q-expr-hint').textContent = 'Enter or Ctrl+Enter runs the query; Shift+Enter adds a line. Ctrl+Space lists functions, metric names, labels and values from the data source.';
+    $('#q-expr-label').addEventListener('click', () => st.editor.focus());
+  }
+
+  function getExpr() { return $('#q-expr').value; }
+
+  function setExpr(st, text) {
+    if (st.editor) st.editor.setValue(text);
+    $('#q-expr').value = text;
+  }
+
+  function showZone() {
+    const utc = useUTC();
+    for (const t of $$('[data-zone]')) t.textContent = zoneTag(utc);
+    for (const h of $$('[data-zone-hint]')) h.textContent = 'YYYY-MM-DD HH:MM:SS in ' + zoneLabel(utc) + '; empty: now.';
+    const local = $('#q-tz option[value="local"]');
+    if (local) local.textContent = 'Browser: ' + zoneLabel(false);
+  }
+
   // buildQuery reads the form into a proxy path and parameters.
-  function buildQuery() {
-    const expr = $('#q-expr').value.trim();
+  function buildQuery(st) {
+    const expr = getExpr().trim();
     if (!expr) throw new Error('Type a PromQL query, for example: up');
     const ds = $('#q-ds').value || '1';
-    const base = GRAFANA_DS + '/proxy/' + encodeURIComponent(ds) + '/api/v1/';
+    const base = proxyBase(ds) + '/api/v1/';
     const params = new URLSearchParams({ query: expr });
+    const utc = useUTC();
     if (!$('#q-mode-range').checked) {
-      const t = $('#q-time').value;
-      if (t) params.set('time', String(new Date(t).getTime() / 1000));
-      return { mode: 'instant', ds, path: base + 'query', params };
+      const t = parseTime($('#q-time').value, utc);
+      if (t !== null) params.set('time', String(t));
+      return { mode: 'instant', ds, expr, path: base + 'query', params, time: t };
     }
-    const endIn = $('#q-end').value;
-    const end = endIn ? new Date(endIn).getTime() / 1000 : Math.floor(Date.now() / 1000);
+    const endIn = parseTime($('#q-end').value, utc);
+    const end = endIn !== null ? endIn : Math.floor(Date.now() / 1000);
     const span = Number($('#q-range').value);
     const start = end - span;
     let step;
@@ -1054,7 +1294,22 @@
     params.set('start', String(start));
     params.set('end', String(end));
     params.set('step', String(step));
-    return { mode: 'range', ds, path: base + 'query_range', params, start, end, step };
+    return { mode: 'range', ds, expr, path: base + 'query_range', params, start, end, endIn, step, span, stepIn };
+  }
+
+  // shareParams is the address of this view: query, data source, type,
+  // range, and any fixed time (in UTC, so the link means the same
+  // everywhere).
+  function shareParams(q) {
+    const share = new URLSearchParams({ query: q.expr, ds: q.ds, mode: q.mode });
+    if (q.mode === 'range') {
+      share.set('range', String(q.span));
+      if (q.endIn !== null) share.set('end', isoUTC(q.endIn));
+      if (q.stepIn) share.set('step', q.stepIn);
+    } else if (q.time !== null) {
+      share.set('time', isoUTC(q.time));
+    }
+    return share;
   }
 
   async function runQuery(st) {
@@ -1064,19 +1319,15 @@
     say(warnBox, '');
     let q;
     try {
-      q = buildQuery();
+      q = buildQuery(st);
     } catch (e) {
       say(errBox, e.message);
-      $('#q-expr').focus();
+      if (st.editor) st.editor.focus();
+      else $('#q-expr').focus();
       return;
     }
     // Keep the form in the address bar so the view can be shared.
-    const share = new URLSearchParams({ query: q.params.get('query'), ds: q.ds, mode: q.mode });
-    if (q.mode === 'range') {
-      share.set('range', $('#q-range').value);
-      if ($('#q-step').value.trim()) share.set('step', $('#q-step').value.trim());
-    }
-    history.replaceState(null, '', '/explore?' + share.toString());
+    history.replaceState(null, '', '/explore?' + shareParams(q).toString());
     const btn = $('#q-run');
     busy(btn, true);
     $('#q-summary').textContent = 'Running…';
@@ -1093,35 +1344,42 @@
       busy(btn, false);
     }
     const took = Math.round(performance.now() - t0);
+    addHistory(st, { query: q.expr, ds: q.ds, mode: q.mode, at: Date.now() });
     const warnings = [].concat(body.warnings || [], body.infos || []);
     if (warnings.length) say(warnBox, 'The data source said: ' + warnings.join('; '));
     const data = body.data || {};
-    const result = data.result;
-    const n = Array.isArray(result) ? result.length : 1;
+    const n = Array.isArray(data.result) ? data.result.length : 1;
     $('#q-summary').textContent = data.resultType + ' result: ' + n + ' series (' + took + ' ms)';
-    renderTable(data);
+    st.last = { data, q };
+    showResult(st, data, q);
+  }
+
+  function showResult(st, data, q) {
+    renderTable(data, q.expr);
     if (q.mode === 'range' && data.resultType === 'matrix') {
-      drawGraph(st, result, q);
+      drawGraph(st, data.result, q);
     } else {
       clearGraph(st, 'Instant queries are shown in the table. Choose Range and run the query to draw a graph.');
     }
   }
 
   function clearResults(st) {
-    $('#result-table').hidden = true;
-    $('#table-empty').hidden = true;
+    st.last = null;
+    $('#table-card').hidden = true;
     clearGraph(st, 'Run a range query to draw a graph.');
   }
 
   // renderTable shows rows as the CSV download has them: name, timestamp,
   // value, then each label in name order. A range result shows each
-  // series' last sample here; the CSV has every sample.
-  function renderTable(data) {
+  // series' last sample here; the CSV has every sample. A series without
+  // a metric name (rate(...), sums) shows the expression as its name.
+  function renderTable(data, expr) {
     const table = $('#result-table');
     const headRow = $('thead tr', table);
     const tbody = $('tbody', table);
     headRow.replaceChildren();
     tbody.replaceChildren();
+    $('#table-card').hidden = false;
     let rows = [];
     const rt = data.resultType;
     if (rt === 'vector') {
@@ -1132,7 +1390,7 @@
         return { metric: s.metric, sample: vals.length ? vals[vals.length - 1] : null, count: vals.length };
       });
     } else if (rt === 'scalar' || rt === 'string') {
-      rows = [{ metric: { __name__: rt }, sample: data.result }];
+      rows = [{ metric: {}, sample: data.result }];
     }
     $('#table-empty').hidden = rows.length > 0;
     table.hidden = rows.length === 0;
@@ -1140,15 +1398,18 @@
     const labelNames = new Set();
     for (const r of rows) for (const k of Object.keys(r.metric || {})) if (k !== '__name__') labelNames.add(k);
     const labels = Array.from(labelNames).sort();
-    const cols = ['name', rt === 'matrix' ? 'last timestamp' : 'timestamp', rt === 'matrix' ? 'last value' : 'value']
+    const zone = useUTC() ? 'UTC' : zoneTag(false);
+    const cols = ['name', (rt === 'matrix' ? 'last timestamp' : 'timestamp') + ' (' + zone + ')', rt === 'matrix' ? 'last value' : 'value']
       .concat(rt === 'matrix' ? ['samples'] : [], labels);
     headRow.append(...cols.map((c) => el('th', { scope: 'col' }, c)));
     for (const r of rows.slice(0, MAX_ROWS_SHOWN)) {
       const [ts, val] = r.sample || [null, ''];
+      const name = r.metric && r.metric.__name__;
+      const shown = rt === 'string' || val === 'histogram' ? String(val) : fmtValue(val);
       tbody.append(el('tr', {},
-        el('td', {}, (r.metric && r.metric.__name__) || ''),
-        el('td', { title: ts === null ? '' : String(ts) }, ts === null ? '' : fmtTs(ts)),
-        el('td', { class: 'num' }, String(val)),
+        name ? el('td', {}, name) : el('td', { class: 'expr', title: 'No metric name: the result of ' + expr }, el('code', {}, expr)),
+        el('td', { class: 'nowrap', title: ts === null ? '' : 'Unix time ' + ts }, ts === null ? '' : fmtTs(ts)),
+        el('td', { class: 'num', title: shown === String(val) ? null : String(val) }, shown),
         rt === 'matrix' ? el('td', { class: 'num' }, String(r.count)) : null,
         labels.map((k) => el('td', {}, (r.metric && r.metric[k]) || ''))));
     }
@@ -1167,20 +1428,46 @@
     box.replaceChildren();
     box.removeAttribute('role');
     box.removeAttribute('aria-label');
+    $('#graph-legend').replaceChildren();
+    $('#graph-legend').hidden = true;
+    $('#graph-cursor').textContent = '';
     $('#graph-note').textContent = note;
-    $('#graph-note').hidden = false;
+    $('#graph-note').hidden = !note;
+  }
+
+  // timeTicks labels the time axis in the chosen zone, 24-hour, with the
+  // date under the first tick of each day when the range spans days.
+  function timeTicks(splits, incr, utc) {
+    const dayOf = (t) => {
+      const p = timeParts(t, utc);
+      return pad(p.mo) + '-' + pad(p.d);
+    };
+    const spansDays = splits.length > 1 && dayOf(splits[0]) !== dayOf(splits[splits.length - 1]);
+    let prev = null;
+    return splits.map((t, i) => {
+      const p = timeParts(t, utc);
+      const day = dayOf(t);
+      if (incr >= 86400) return day;
+      const time = pad(p.h) + ':' + pad(p.mi) + (incr < 60 ? ':' + pad(p.s) : '');
+      const withDay = day !== prev && (i > 0 || spansDays);
+      prev = day;
+      return withDay ? time + '\n' + day : time;
+    });
   }
 
   function drawGraph(st, result, q) {
     clearGraph(st, '');
     if (typeof window.uPlot !== 'function') {
       $('#graph-note').textContent = 'The graph library did not load; the table still shows the result.';
+      $('#graph-note').hidden = false;
       return;
     }
     if (!result.length) {
       $('#graph-note').textContent = 'No series to draw.';
+      $('#graph-note').hidden = false;
       return;
     }
+    const utc = useUTC();
     const drawn = result.slice(0, MAX_SERIES_DRAWN);
     // Range results sit on the grid start + k*step.
     const xs = [];
@@ -1197,23 +1484,245 @@
     $('#graph-note').textContent = result.length > drawn.length
       ? 'Drawing the first ' + drawn.length + ' of ' + result.length + ' series.' : '';
     $('#graph-note').hidden = !$('#graph-note').textContent;
+    const differ = distinguishing(drawn.map((s) => s.metric || {}));
+    const names = drawn.map((s) => shortName(s.metric || {}, differ, q.expr));
     const box = $('#graph');
     box.setAttribute('role', 'img');
-    box.setAttribute('aria-label', 'Graph of ' + drawn.length + ' series; the table below has the values.');
+    box.setAttribute('aria-label', 'Graph of ' + drawn.length + ' series over ' + fmtTs(q.start) + ' to ' + fmtTs(q.end) + ' ' + zoneLabel(utc) + '; the table below has the values.');
+    const legend = buildLegend(drawn, names, ys);
     const opts = {
       width: Math.max(box.clientWidth, 300),
       height: 320,
-      series: [{ label: 'Time', value: (u, v) => (v === null || v === undefined ? '—' : fmtTs(v)) }].concat(drawn.map((s, i) => ({
-        label: seriesName(s.metric),
+      // Ticks fall on round times of the chosen zone.
+      tzDate: (ts) => (utc ? window.uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC') : new Date(ts * 1e3)),
+      series: [{ label: 'Time' }].concat(drawn.map((s, i) => ({
+        label: names[i],
         stroke: PALETTE[i % PALETTE.length],
         width: 1.5,
         points: { show: false },
       }))),
-      axes: [{}, { size: 70 }],
-      scales: { x: { time: true } },
-      legend: { live: true },
+      axes: [
+        { size: 48, values: (u, splits, ax, space, incr) => timeTicks(splits, incr, utc) },
+        { size: 64, values: (u, splits) => siTicks(splits) },
+      ],
+      scales: { x: { time: true, range: [q.start, q.end] } },
+      legend: { show: false },
+      hooks: { setCursor: [(u) => legend.update(u.cursor.idx)] },
     };
     st.plot = new window.uPlot(opts, [xs].concat(ys), box);
+    box.uplot = st.plot; // for the console (and the browser tests): axes, scales, data
+    legend.bind(st.plot);
+    legend.update(null);
+    const cursorBox = $('#graph-cursor');
+    legend.onCursor = (idx) => {
+      cursorBox.textContent = idx === null || idx === undefined ? 'Times in ' + zoneLabel(utc) : fmtTs(xs[idx], utc) + ' ' + (utc ? 'UTC' : zoneTag(false));
+    };
+    legend.onCursor(null);
+  }
+
+  // buildLegend draws the series list under the graph: a colour, the
+  // distinguishing labels, and the value under the cursor (the last value
+  // when the cursor is away). Clicking an entry hides or shows its line.
+  function buildLegend(drawn, names, ys) {
+    const list = $('#graph-legend');
+    const values = [];
+    const lastOf = ys.map((a) => {
+      for (let i = a.length - 1; i >= 0; i--) if (a[i] !== null) return a[i];
+      return null;
+    });
+    const items = drawn.map((s, i) => {
+      const sw = el('span', { class: 'swatch', 'aria-hidden': 'true' });
+      sw.style.backgroundColor = PALETTE[i % PALETTE.length]; // CSSOM: allowed by the CSP
+      const val = el('span', { class: 'legend-value' });
+      values.push(val);
+      const b = el('button', { type: 'button', class: 'legend-item', 'aria-pressed': 'true', title: seriesName(s.metric || {}) + ' (click to hide or show)' },
+        sw, el('span', { class: 'legend-name' }, names[i]), val);
+      return el('li', {}, b);
+    });
+    list.replaceChildren(...items);
+    list.hidden = false;
+    const legend = {
+      onCursor: null,
+      bind(plot) {
+        items.forEach((li, i) => {
+          const b = li.firstChild;
+          b.addEventListener('click', () => {
+            const show = b.getAttribute('aria-pressed') !== 'true';
+            plot.setSeries(i + 1, { show });
+            b.setAttribute('aria-pressed', show ? 'true' : 'false');
+          });
+        });
+      },
+      update(idx) {
+        const hovering = idx !== null && idx !== undefined;
+        ys.forEach((a, i) => {
+          const v = hovering ? a[idx] : lastOf[i];
+          values[i].textContent = v === null || v === undefined ? '' : fmtValue(v);
+        });
+        if (legend.onCursor) legend.onCursor(hovering ? idx : null);
+      },
+    };
+    return legend;
+  }
+
+  // --- query history (this browser only) ---
+
+  function historyKey(st) {
+    const me = st.ctx.me || {};
+    return 'promgate.explore.history.' + (me.login || me.credentialKey || 'anonymous');
+  }
+
+  function loadHistory(st) {
+    let list;
+    try { list = JSON.parse(storageGet(historyKey(st)) || '[]'); } catch (_) { list = []; }
+    if (!Array.isArray(list)) return [];
+    return list.filter((h) => h && typeof h.query === 'string' && h.query && typeof h.ds === 'string');
+  }
+
+  function addHistory(st, entry) {
+    const list = [entry].concat(loadHistory(st).filter((h) => !(h.query === entry.query && h.ds === entry.ds))).slice(0, HISTORY_MAX);
+    storageSet(historyKey(st), JSON.stringify(list));
+    renderHistory(st);
+  }
+
+  function renderHistory(st) {
+    const items = loadHistory(st);
+    $('#q-history-count').textContent = String(items.length);
+    $('#q-history-empty').hidden = items.length > 0;
+    $('#q-history-clear').hidden = items.length === 0;
+    $('#q-history-list').replaceChildren(...items.map((h, i) => el('li', {},
+      el('button', { type: 'button', class: 'history-item', 'data-index': i, title: 'Run again: ' + h.query },
+        el('code', {}, h.query),
+        el('span', { class: 'muted' }, (st.dsNames[h.ds] || 'data source ' + h.ds) + ' · ' + (h.mode === 'range' ? 'range' : 'instant') +
+          (h.at ? ' · ' + fmtTs(h.at / 1000).slice(0, 16) : ''))))));
+  }
+
+  function wireHistory(st, form) {
+    renderHistory(st);
+    $('#q-history-list').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button.history-item');
+      if (!b) return;
+      const h = loadHistory(st)[Number(b.dataset.index)];
+      if (!h) return;
+      const dsSel = $('#q-ds');
+      if ($$('option', dsSel).some((o) => o.value === h.ds) && dsSel.value !== h.ds) {
+        dsSel.value = h.ds;
+        dsSel.dispatchEvent(new Event('change'));
+      }
+      $(h.mode === 'range' ? '#q-mode-range' : '#q-mode-instant').checked = true;
+      st.syncMode();
+      setExpr(st, h.query);
+      form.requestSubmit();
+    });
+    $('#q-history-clear').addEventListener('click', () => {
+      storageSet(historyKey(st), null);
+      renderHistory(st);
+    });
+    window.addEventListener('storage', (ev) => {
+      if (ev.key === historyKey(st)) renderHistory(st);
+    });
+  }
+
+  // --- share: link, curl, Python ---
+
+  // KEY:TOKEN stands for the reader's own API credential: the page has no
+  // token and never puts one in a snippet.
+  const CRED_PLACEHOLDER = 'KEY:TOKEN';
+
+  function apiURL(path) { return location.protocol + '//' + CRED_PLACEHOLDER + '@' + location.host + path; }
+
+  // pyStr is a Python string literal (JSON's escapes are Python's).
+  function pyStr(s) { return JSON.stringify(String(s)); }
+
+  function curlSnippet(q) {
+    // URLSearchParams escapes every shell-special character (", $, `, !),
+    // so the URL is safe inside double quotes, as in the reference's curl.
+    return 'curl "' + apiURL(q.path) + '?' + q.params.toString() + '"';
+  }
+
+  function pythonSnippet(q) {
+    const params = ["'query': query"];
+    for (const k of ['time', 'start', 'end', 'step']) if (q.params.has(k)) params.push(pyStr(k) + ': ' + pyStr(q.params.get(k)));
+    return [
+      'import csv',
+      'import requests',
+      'import sys',
+      '',
+      '"""',
+      'Print the result of a PromQL query as CSV: name, timestamp, value, then',
+      'one column per label. Replace ' + CRED_PLACEHOLDER + ' with your API credential\'s key and token.',
+      'Usage: python3 query.py [PromQL]   (default: the query below)',
+      '"""',
+      '',
+      'URL = ' + pyStr(apiURL(q.path)),
+      'query = sys.argv[1] if len(sys.argv) > 1 else ' + pyStr(q.expr),
+      '',
+      'response = requests.get(URL, params={' + params.join(', ') + '})',
+      'body = response.json()',
+      "if body.get('status') != 'success':",
+      "    sys.exit('HTTP {0} {1}: {2}'.format(response.status_code, body.get('errorType'), body.get('error')))",
+      "data = body['data']",
+      "results = data['result']",
+      "if data['resultType'] in ('scalar', 'string'):",
+      "    results = [{'metric': {}, 'value': results}]",
+      '',
+      '# Create list of all label names',
+      'labelnames = set()',
+      'for result in results:',
+      "    labelnames.update(result['metric'].keys())",
+      '',
+      '# remove redundant __name__ label',
+      "labelnames.discard('__name__')",
+      'labelnames = sorted(labelnames)',
+      '',
+      'writer = csv.writer(sys.stdout)',
+      '# Write the column headers',
+      "writer.writerow(['name', 'timestamp', 'value'] + labelnames)",
+      '',
+      '# Write the results: one row per sample',
+      'for result in results:',
+      "    name = result['metric'].get('__name__', '')",
+      "    labels = [result['metric'].get(label, '') for label in labelnames]",
+      "    for sample in result['values'] if 'values' in result else [result['value']]:",
+      '        writer.writerow([name] + sample + labels)',
+      '',
+    ].join('\n');
+  }
+
+  async function showSnippet(st, kind, button) {
+    const errBox = $('#q-error');
+    say(errBox, '');
+    let q;
+    try {
+      q = buildQuery(st);
+    } catch (e) {
+      say(errBox, e.message);
+      return;
+    }
+    const credHint = 'Replace ' + CRED_PLACEHOLDER + ' with the key and token of an API credential (Settings › API Credentials).';
+    const fixed = q.mode === 'range' ? ' The range is fixed: ' + fmtTs(q.start) + ' to ' + fmtTs(q.end) + ' ' + zoneLabel(useUTC()) + '.' : '';
+    const s = {
+      link: { title: 'Link to this query', text: location.origin + '/explore?' + shareParams(q).toString(), rows: 2, hint: 'Opens Explore with this query, data source and range, and runs it.' },
+      curl: { title: 'curl command', text: curlSnippet(q), rows: 3, hint: credHint + fixed },
+      python: { title: 'Python script (prints CSV)', text: pythonSnippet(q), rows: 14, hint: credHint + ' Needs the requests package.' + fixed },
+    }[kind];
+    const box = $('#q-snippet');
+    const ta = $('#q-snippet-text');
+    $('#q-snippet-title').textContent = s.title;
+    ta.value = s.text;
+    ta.rows = s.rows;
+    box.dataset.kind = kind;
+    $('#q-snippet-hint').textContent = s.hint;
+    box.hidden = false;
+    const note = $('#q-snippet-note');
+    const ok = await copyText(s.text);
+    note.textContent = ok ? 'Copied to the clipboard' : 'Select the text below and press Ctrl+C';
+    if (!ok) {
+      ta.focus();
+      ta.select();
+    } else if (button) {
+      button.focus();
+    }
   }
 
   // --- start ---

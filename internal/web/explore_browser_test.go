@@ -115,6 +115,15 @@ var (
 	shownTime  = regexp.MustCompile(`^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{3})?$`)
 )
 
+// shortNumber: a number shown with at most 6 significant digits, or an
+// integer part alone (digits before the point are never rounded away).
+func shortNumber(s string) bool {
+	if _, err := strconv.ParseFloat(s, 64); err != nil {
+		return false
+	}
+	return significant(s) <= 6 || !strings.ContainsAny(s, ".e")
+}
+
 // significant counts the significant digits of a decimal number as shown.
 func significant(s string) int {
 	s = strings.TrimLeft(strings.TrimPrefix(s, "-"), "0.")
@@ -256,8 +265,8 @@ func TestExploreBrowser(t *testing.T) {
 				}
 				seen[tk] = true
 			}
-			if got := b.text("#graph-cursor"); got != "Times in UTC" {
-				t.Errorf("graph zone note %q", got)
+			if got := b.text("#graph-cursor"); !regexp.MustCompile(`^\d{4}-\d{2}-\d{2}( – \d{4}-\d{2}-\d{2})? · UTC$`).MatchString(got) {
+				t.Errorf("graph date and zone note %q", got)
 			}
 			// Hovering shows the time under the cursor and each series' value.
 			b.do("scroll to the graph", chromedp.ScrollIntoView(chromedp.CSS("#graph")))
@@ -268,7 +277,7 @@ func TestExploreBrowser(t *testing.T) {
 				t.Errorf("cursor time %q", got)
 			}
 			for _, v := range b.strings(`[...document.querySelectorAll('#graph-legend .legend-value')].map(e => e.textContent)`) {
-				if _, err := strconv.ParseFloat(v, 64); err != nil || significant(v) > 6 {
+				if !shortNumber(v) {
 					t.Errorf("legend value %q is not a short number", v)
 				}
 			}
@@ -289,7 +298,7 @@ func TestExploreBrowser(t *testing.T) {
 				if !shownTime.MatchString(c[0]) {
 					t.Errorf("timestamp %q", c[0])
 				}
-				if significant(c[1]) > 6 {
+				if !shortNumber(c[1]) {
 					t.Errorf("last value %q has more than 6 significant digits (exact %q)", c[1], c[2])
 				}
 				exact, err1 := strconv.ParseFloat(c[2], 64)
@@ -303,7 +312,7 @@ func TestExploreBrowser(t *testing.T) {
 			utcCell := cells[0][0]
 			b.setZone("local")
 			// Chromium may name the zone by its older alias Asia/Calcutta.
-			if got := b.text("#graph-cursor"); !regexp.MustCompile(`^Times in Asia/(Kolkata|Calcutta) \(UTC\+05:30\)$`).MatchString(got) {
+			if got := b.text("#graph-cursor"); !regexp.MustCompile(`· Asia/(Kolkata|Calcutta) \(UTC\+05:30\)$`).MatchString(got) {
 				t.Errorf("graph zone note %q", got)
 			}
 			header = b.strings(`[...document.querySelectorAll('#result-table thead th')].map(e => e.textContent)`)
@@ -383,12 +392,15 @@ func TestExploreBrowser(t *testing.T) {
 			}
 		}},
 		{"copy as curl and as Python give the reference's scripts, which work", func(t *testing.T, b *browser) {
-			q := url.Values{"query": {"demo_requests_per_second"}, "ds": {"1"}, "mode": {"range"}, "range": {"900"}, "step": {"60s"}}
+			// Quotes of both kinds: the URL and the Python literal must
+			// carry them.
+			const expr = `demo_requests_per_second{job='demo'}`
+			q := url.Values{"query": {expr}, "ds": {"1"}, "mode": {"range"}, "range": {"900"}, "step": {"60s"}}
 			b.open("/explore?" + q.Encode())
 			b.waitFor("query ran", `document.querySelector('#q-summary').textContent.startsWith('matrix')`)
 			b.do("copy as curl", chromedp.Click(chromedp.CSS("#q-copy-curl")), chromedp.WaitVisible(chromedp.CSS("#q-snippet-text")))
 			curl := value(b, "curl", chromedp.Value(chromedp.CSS("#q-snippet-text")))
-			want := `curl "http://KEY:TOKEN@` + s.Addr + `/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query_range?query=demo_requests_per_second&start=`
+			want := `curl "http://KEY:TOKEN@` + s.Addr + `/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query_range?query=demo_requests_per_second%7Bjob%3D%27demo%27%7D&start=`
 			if !strings.HasPrefix(curl, want) || !strings.Contains(curl, "&step=60\"") {
 				t.Errorf("curl snippet\n%s\nwant it to start %s", curl, want)
 			}
@@ -413,7 +425,7 @@ func TestExploreBrowser(t *testing.T) {
 			b.do("copy as Python", chromedp.Click(chromedp.CSS("#q-copy-python")))
 			b.waitFor("python snippet", `document.querySelector('#q-snippet-text').value.startsWith('import csv')`)
 			py := value(b, "python", chromedp.Value(chromedp.CSS("#q-snippet-text")))
-			for _, want := range []string{"import requests", `URL = "http://KEY:TOKEN@` + s.Addr + `/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query_range"`, `else "demo_requests_per_second"`, `"step": "60"`, "writer.writerow(['name', 'timestamp', 'value'] + labelnames)"} {
+			for _, want := range []string{"import requests", `URL = 'http://KEY:TOKEN@` + s.Addr + `/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query_range'`, `else 'demo_requests_per_second{job=\'demo\'}'`, `'step': '60'`, "writer.writerow(['name', 'timestamp', 'value'] + labelnames)"} {
 				if !strings.Contains(py, want) {
 					t.Errorf("Python snippet lacks %q:\n%s", want, py)
 				}

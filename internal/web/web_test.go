@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/promgate/promgate/internal/promtest"
 	"github.com/promgate/promgate/internal/web"
+	"github.com/promgate/promgate/internal/web/editor"
 )
 
 func newServer(t *testing.T) *httptest.Server {
@@ -177,6 +179,7 @@ func TestStaticAssets(t *testing.T) {
 		{"style.css", "text/css; charset=utf-8"},
 		{"vendor/uplot/uPlot.iife.min.js", "text/javascript; charset=utf-8"},
 		{"vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"},
+		{"editor/promql-editor.js", "text/javascript; charset=utf-8"},
 		{"icon.svg", "image/svg+xml"},
 	}
 	for _, tt := range tests {
@@ -212,6 +215,94 @@ func TestStaticAssets(t *testing.T) {
 				t.Errorf("conditional GET: status %d, want 304", resp2.StatusCode)
 			}
 		})
+	}
+}
+
+// CodeMirror writes its styles into <style> elements. Each page allows
+// style elements only with a nonce of its own, fresh per response, that it
+// hands the editor on the script tag; never 'unsafe-inline'.
+func TestPageStyleNonce(t *testing.T) {
+	srv := newServer(t)
+	c := &http.Client{}
+	cspNonce := regexp.MustCompile(`style-src 'self' 'nonce-([A-Za-z0-9+/]{22}==)';`)
+	seen := map[string]bool{}
+	for range 2 {
+		for _, p := range web.Pages() {
+			resp, body := get(t, c, srv.URL+p.Path)
+			csp := resp.Header.Get("Content-Security-Policy")
+			m := cspNonce.FindStringSubmatch(csp)
+			if m == nil {
+				t.Fatalf("%s: CSP %q has no style nonce", p.Path, csp)
+			}
+			if seen[m[1]] {
+				t.Errorf("%s: nonce %s was already used for another response", p.Path, m[1])
+			}
+			seen[m[1]] = true
+			if p.Name != "explore" {
+				continue
+			}
+			// html/template writes + as &#43; in attributes.
+			tag := regexp.MustCompile(`<script src="/static/editor/promql-editor.js\?v=[0-9a-f]+" nonce="([^"]+)" defer></script>`).FindStringSubmatch(body)
+			if tag == nil {
+				t.Fatalf("explore page has no editor script tag with a nonce")
+			}
+			if got := strings.ReplaceAll(tag[1], "&#43;", "+"); got != m[1] {
+				t.Errorf("editor script nonce %q, CSP nonce %q", got, m[1])
+			}
+		}
+	}
+	// Assets are not documents: they keep the constant policy.
+	resp, _ := get(t, c, srv.URL+"/static/app.js")
+	if got := resp.Header.Get("Content-Security-Policy"); got != web.ContentSecurityPolicy {
+		t.Errorf("asset CSP %q", got)
+	}
+}
+
+// The committed bundle must be built from the committed sources: its
+// first comment records their hash (see editor/build).
+func TestEditorBundleIsCurrent(t *testing.T) {
+	want, err := editor.InputsHash(os.DirFS("editor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := os.ReadFile("static/editor/promql-editor.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(bundle), "\n")
+	_, got, ok := strings.Cut(first, editor.HashMarker)
+	if !ok {
+		t.Fatalf("bundle's first line %.200q records no %s", first, editor.HashMarker)
+	}
+	if got = strings.TrimSuffix(strings.TrimSpace(got), " */"); got != want {
+		t.Errorf("static/editor/promql-editor.js was built from other sources (%s) than internal/web/editor has now (%s): run go generate ./internal/web", got, want)
+	}
+}
+
+// Every bundled package's licence ships beside the bundle, Prometheus'
+// editor at the version package.json pins.
+func TestEditorLicences(t *testing.T) {
+	lic, err := os.ReadFile("static/editor/THIRD_PARTY_LICENSES.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pj struct{ Dependencies map[string]string }
+	raw, err := os.ReadFile("editor/package.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &pj); err != nil {
+		t.Fatal(err)
+	}
+	for name, version := range pj.Dependencies {
+		if !strings.Contains(string(lic), "\n"+name+" "+version+" (") {
+			t.Errorf("THIRD_PARTY_LICENSES.txt has no entry for %s %s", name, version)
+		}
+	}
+	for _, want := range []string{"Apache License", "MIT", "Blue Oak"} {
+		if !strings.Contains(string(lic), want) {
+			t.Errorf("THIRD_PARTY_LICENSES.txt lacks %q", want)
+		}
 	}
 }
 

@@ -1023,7 +1023,7 @@
   // --- numbers ---
 
   // fmtValue shows a sample value readably: integers as they are, other
-  // numbers to 6 significant digits, very large or small ones with an
+  // numbers to about 6 significant digits, very large or small ones with an
   // exponent. The exact value goes in a title beside it.
   function fmtValue(v) {
     if (v === '+Inf' || v === 'Inf') return '+Inf';
@@ -1034,7 +1034,10 @@
     const a = Math.abs(n);
     if (n === 0) return '0';
     if (Number.isInteger(n) && a < 1e15) return String(n);
-    if (a >= 1e-3 && a < 1e15) return String(Number(n.toPrecision(6)));
+    // Never round away digits before the point (58318172.35 is 58318172,
+    // not 58318200); below 1, keep 6 significant digits.
+    if (a >= 1 && a < 1e15) return String(Number(n.toFixed(Math.max(0, 6 - String(Math.floor(a)).length))));
+    if (a >= 1e-3) return String(Number(n.toPrecision(6)));
     return n.toExponential(4).replace(/\.?0+e/, 'e');
   }
 
@@ -1514,8 +1517,13 @@
     legend.bind(st.plot);
     legend.update(null);
     const cursorBox = $('#graph-cursor');
+    // Away from the plot: the dates shown and the zone; over it: the time
+    // under the cursor.
+    const day0 = fmtTs(q.start, utc).slice(0, 10);
+    const day1 = fmtTs(q.end, utc).slice(0, 10);
+    const idle = (day0 === day1 ? day0 : day0 + ' – ' + day1) + ' · ' + zoneLabel(utc, q.end);
     legend.onCursor = (idx) => {
-      cursorBox.textContent = idx === null || idx === undefined ? 'Times in ' + zoneLabel(utc) : fmtTs(xs[idx], utc) + ' ' + (utc ? 'UTC' : zoneTag(false));
+      cursorBox.textContent = idx === null || idx === undefined ? idle : fmtTs(xs[idx], utc) + ' ' + zoneTag(utc);
     };
     legend.onCursor(null);
   }
@@ -1631,8 +1639,14 @@
 
   function apiURL(path) { return location.protocol + '//' + CRED_PLACEHOLDER + '@' + location.host + path; }
 
-  // pyStr is a Python string literal (JSON's escapes are Python's).
-  function pyStr(s) { return JSON.stringify(String(s)); }
+  // pyStr is a single-quoted Python string literal, as in the reference's
+  // script.
+  function pyStr(s) {
+    return "'" + String(s).replace(/[\\'\u0000-\u001f\u007f\u2028\u2029]/g, (c) => {
+      const named = { '\\': '\\\\', "'": "\\'", '\n': '\\n', '\r': '\\r', '\t': '\\t' }[c];
+      return named || '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0');
+    }) + "'";
+  }
 
   function curlSnippet(q) {
     // URLSearchParams escapes every shell-special character (", $, `, !),

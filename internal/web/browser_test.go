@@ -629,6 +629,14 @@ func TestBrowser(t *testing.T) {
 			if !b.eval(`!document.querySelector('#cred-empty').hidden`) {
 				t.Error(`no "No credentials added" for a user without credentials`)
 			}
+			b.do("open the form", chromedp.Click(chromedp.CSS("#create-open")), chromedp.WaitVisible(chromedp.CSS("#create-form")))
+			if b.eval(`document.querySelector('#create-open').offsetParent !== null`) {
+				t.Error("“Create new” stays visible above the open form with its own Create button")
+			}
+			b.do("cancel", chromedp.Click(chromedp.CSS("#create-cancel")), chromedp.WaitNotVisible(chromedp.CSS("#create-form")))
+			if !b.eval(`document.activeElement === document.querySelector('#create-open')`) {
+				t.Error("after Cancel, focus is not back on “Create new”")
+			}
 			b.screenshot("api-credentials")
 		}},
 		{"user directory adds a VIEWER", func(t *testing.T, b *browser) {

@@ -299,7 +299,7 @@ func TestEditorLicences(t *testing.T) {
 			t.Errorf("THIRD_PARTY_LICENSES.txt has no entry for %s %s", name, version)
 		}
 	}
-	for _, want := range []string{"Apache License", "MIT", "Blue Oak"} {
+	for _, want := range []string{"Apache License", "MIT", "Blue Oak", "\nesbuild "} {
 		if !strings.Contains(string(lic), want) {
 			t.Errorf("THIRD_PARTY_LICENSES.txt lacks %q", want)
 		}

@@ -112,6 +112,11 @@ func run(ctx context.Context, log *slog.Logger, src, out, npm string) error {
 	if err != nil {
 		return err
 	}
+	esb, err := esbuildLicence(ctx)
+	if err != nil {
+		return err
+	}
+	licences = append(licences, esb...)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", out, err)
 	}
@@ -156,6 +161,28 @@ func bundledPackages(metafile string) ([]string, error) {
 	}
 	slices.Sort(pkgs)
 	return pkgs, nil
+}
+
+// esbuildLicence is esbuild's own licence: the bundle holds a few of its
+// runtime helpers. It is read from the module the build program runs with.
+func esbuildLicence(ctx context.Context) ([]byte, error) {
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Version}} {{.Dir}}", "github.com/evanw/esbuild").Output()
+	if err != nil {
+		return nil, fmt.Errorf("find the esbuild module: %w", err)
+	}
+	version, dir, ok := strings.Cut(strings.TrimSpace(string(out)), " ")
+	if !ok || dir == "" {
+		return nil, fmt.Errorf("find the esbuild module: go list said %q", out)
+	}
+	text, err := os.ReadFile(filepath.Join(dir, "LICENSE.md"))
+	if err != nil {
+		return nil, fmt.Errorf("read esbuild's licence: %w", err)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "\n\n--------------------------------------------------------------------------\n")
+	fmt.Fprintf(&b, "esbuild %s (MIT), the bundler; the bundle holds a few of its runtime helpers\n", strings.TrimPrefix(version, "v"))
+	fmt.Fprintf(&b, "https://github.com/evanw/esbuild\n\nLICENSE.md:\n\n%s\n", strings.TrimSpace(strings.ReplaceAll(string(text), "\r\n", "\n")))
+	return b.Bytes(), nil
 }
 
 var licenceFile = regexp.MustCompile(`(?i)^(licen[cs]e|copying|notice)(\.(md|txt))?$`)

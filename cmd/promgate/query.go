@@ -184,10 +184,16 @@ func runQueryCmd(ctx context.Context, name string, args []string, stdout, stderr
 		c.url = export.DefaultURL
 	}
 	client, err := export.NewClient(c.url, c.key, c.token, nil)
+	if errors.Is(err, export.ErrHalfCredential) {
+		return usageError{err.Error() + ": give both PROMGATE_KEY and PROMGATE_TOKEN (or --key and --token, or KEY:TOKEN@ in --url)"}
+	}
 	if err != nil {
 		return usageError{err.Error()}
 	}
 	client.Timeout = c.timeout
+	if !client.HasCredential() && client.IsDataSourceURL() {
+		return errNoCredential()
+	}
 	ex := &export.Exporter{
 		Client:      client,
 		Options:     opt,
@@ -252,7 +258,7 @@ func runQueryCmd(ctx context.Context, name string, args []string, stdout, stderr
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, explainQueryError(ctx, client, err))
 		}
 		return nil
 	}
@@ -260,7 +266,7 @@ func runQueryCmd(ctx context.Context, name string, args []string, stdout, stderr
 		ex.Progress = export.NewBar(stderr)
 	}
 	if err := writeFileAtomic(c.output, run); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("%s: %w", name, explainQueryError(ctx, client, err))
 	}
 	return nil
 }

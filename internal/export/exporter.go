@@ -181,7 +181,14 @@ func (e *Exporter) run(ctx context.Context, w io.Writer, n int, fetch fetchFunc,
 			return err
 		}
 		defer body.Close()
-		_, err = io.Copy(w, body)
+		lw := &lastByteWriter{w: w}
+		if _, err := io.Copy(lw, body); err != nil {
+			return err
+		}
+		if lw.last != '\n' {
+			// End the document with a newline like every other format does.
+			_, err = w.Write([]byte{'\n'})
+		}
 		return err
 	}
 	if (opt.Format == PNG || opt.Format == SVG) && !isRange {
@@ -412,4 +419,18 @@ func (e *Exporter) onceWarn() func(kind, msg string) {
 func (e *Exporter) Convert(ctx context.Context, w io.Writer, body io.ReadCloser, isRange bool) error {
 	fetch := func(context.Context, int) (io.ReadCloser, error) { return body, nil }
 	return e.run(ctx, w, 1, fetch, nil, isRange)
+}
+
+// lastByteWriter remembers the last byte written through it.
+type lastByteWriter struct {
+	w    io.Writer
+	last byte
+}
+
+func (l *lastByteWriter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if n > 0 {
+		l.last = p[n-1]
+	}
+	return n, err
 }

@@ -5,7 +5,7 @@
 // Memory: csv and tsv are written row by row as the response is decoded, so
 // memory does not grow with the number of samples (only with the number of
 // label columns). json of a single request is the server's body, copied
-// through. table, wide, png, svg, and json merged from several range chunks
+// through (and ended with a newline if it lacks one). table, wide, png, svg, and json merged from several range chunks
 // need the whole result: they hold it (16 bytes a float sample) up to
 // Options.MaxSamples and fail beyond it rather than exhaust memory.
 //

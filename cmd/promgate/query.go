@@ -40,6 +40,7 @@ type queryCmd struct {
 	chunkPoints      int
 	concurrency      int
 	noProgress       bool
+	align            bool
 }
 
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -103,6 +104,7 @@ func (c *queryCmd) flags(stderr io.Writer) *flag.FlagSet {
 		fs.IntVar(&c.chunkPoints, "chunk-points", export.DefaultChunkPoints, "most points per series in one request (at most 11000)")
 		fs.IntVar(&c.concurrency, "concurrency", export.DefaultConcurrency, "most requests in flight")
 		fs.BoolVar(&c.noProgress, "no-progress", false, "no progress bar (it is drawn only when stderr is a terminal)")
+		fs.BoolVar(&c.align, "align", false, "snap --start down and --end up to multiples of --step (as Grafana does),\nso exports of the same range line up")
 		fs.StringVar(&c.title, "title", "", "chart title (default: the query)")
 		fs.IntVar(&c.width, "width", 1200, "chart width in pixels")
 		fs.IntVar(&c.height, "height", 600, "chart height in pixels")
@@ -221,6 +223,9 @@ func runQueryCmd(ctx context.Context, name string, args []string, stdout, stderr
 		step, err := parseStep(c.step, end.Sub(start))
 		if err != nil {
 			return usageError{fmt.Sprintf("--step: %v", err)}
+		}
+		if c.align {
+			start, end = alignRange(start, end, step)
 		}
 		if c.chunkPoints < 1 || c.chunkPoints > export.PrometheusMaxPoints {
 			return usageError{fmt.Sprintf("--chunk-points must be 1 to %d", export.PrometheusMaxPoints)}
@@ -401,4 +406,19 @@ func parseStep(s string, rng time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("step %q must be at least 1ms", s)
 	}
 	return d, nil
+}
+
+// alignRange rounds start down and end up to multiples of step since the
+// Unix epoch, so every export of a range asks for the same points.
+func alignRange(start, end time.Time, step time.Duration) (time.Time, time.Time) {
+	st := step.Milliseconds()
+	if st <= 0 {
+		return start, end
+	}
+	s, e := start.UnixMilli(), end.UnixMilli()
+	s -= ((s % st) + st) % st
+	if r := ((e % st) + st) % st; r != 0 {
+		e += st - r
+	}
+	return time.UnixMilli(s), time.UnixMilli(e)
 }

@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/auth"
@@ -202,5 +204,74 @@ func TestQueryJSONEndsWithNewline(t *testing.T) {
 				t.Fatalf("not the API's JSON: %v %q", err, b)
 			}
 		})
+	}
+}
+
+func TestAlignRange(t *testing.T) {
+	at := func(s string) time.Time {
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	tests := []struct {
+		start, end string
+		step       time.Duration
+		wantStart  string
+		wantEnd    string
+	}{
+		{"2026-11-25T10:00:07Z", "2026-11-25T11:00:07Z", time.Minute, "2026-11-25T10:00:00Z", "2026-11-25T11:01:00Z"},
+		{"2026-11-25T10:00:00Z", "2026-11-25T11:00:00Z", time.Minute, "2026-11-25T10:00:00Z", "2026-11-25T11:00:00Z"},
+		{"2026-11-25T10:07:00Z", "2026-11-25T10:52:00.001Z", 15 * time.Minute, "2026-11-25T10:00:00Z", "2026-11-25T11:00:00Z"},
+		{"2026-11-25T10:00:00.250Z", "2026-11-25T10:00:01.100Z", 500 * time.Millisecond, "2026-11-25T10:00:00Z", "2026-11-25T10:00:01.5Z"},
+		{"1969-12-31T23:59:30Z", "1970-01-01T00:00:30Z", time.Minute, "1969-12-31T23:59:00Z", "1970-01-01T00:01:00Z"},
+		// Steps that do not divide a day align to multiples since the epoch, as Grafana does.
+		{"2026-11-25T10:03:00Z", "2026-11-25T12:00:00Z", 7 * time.Minute, "2026-11-25T10:00:00Z", "2026-11-25T12:06:00Z"},
+	}
+	for _, tc := range tests {
+		s, e := alignRange(at(tc.start), at(tc.end), tc.step)
+		if !s.Equal(at(tc.wantStart)) || !e.Equal(at(tc.wantEnd)) {
+			t.Errorf("alignRange(%s, %s, %v) = %s, %s; want %s, %s", tc.start, tc.end, tc.step,
+				s.UTC().Format(time.RFC3339Nano), e.UTC().Format(time.RFC3339Nano), tc.wantStart, tc.wantEnd)
+		}
+	}
+}
+
+// TestQueryRangeAlign: two exports of the same hour asked for at different
+// seconds give the same rows with --align, and rows on multiples of the step.
+func TestQueryRangeAlign(t *testing.T) {
+	s := promtest.Start(t)
+	_, last := queryTestLoad(t, s, 400, 15_000)
+	end := last/1000 - 600 // inside the data, on a minute
+	export := func(startOff, endOff int64, align bool) string {
+		t.Helper()
+		args := []string{"--url", s.BaseURL, "ref_metric", "--step", "1m",
+			"--start", fmt.Sprint(end - 3600 + startOff), "--end", fmt.Sprint(end + endOff)}
+		if align {
+			args = append(args, "--align")
+		}
+		var out, errOut bytes.Buffer
+		if err := runQueryRange(context.Background(), args, &out, &errOut); err != nil {
+			t.Fatalf("%v\n%s", err, errOut.String())
+		}
+		return out.String()
+	}
+	a, b := export(7, 7, true), export(31, 31, true)
+	if a != b {
+		t.Fatalf("aligned exports differ:\n%s\n---\n%s", a, b)
+	}
+	rows := queryTestCSV(t, a)
+	if len(rows) < 2 {
+		t.Fatalf("no rows: %q", a)
+	}
+	for _, r := range rows[1:] {
+		ts, err := strconv.ParseInt(r[1], 10, 64)
+		if err != nil || ts%60 != 0 {
+			t.Fatalf("timestamp %q is not on a minute", r[1])
+		}
+	}
+	if got := export(7, 7, false); got == a {
+		t.Fatal("without --align the export is the same: the test shows nothing")
 	}
 }

@@ -41,6 +41,7 @@ type queryCmd struct {
 	concurrency      int
 	noProgress       bool
 	align            bool
+	unit             string
 }
 
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -80,6 +81,12 @@ Examples:
   promgate query-range 'rate(http_requests_total[5m])' --start -6h --step 1m
   promgate query-range 'up' --start 2026-11-01T00:00:00Z --end 2026-11-02T00:00:00Z --step 15s -o up.csv
   promgate query-range 'node_load1' --start -1d --step 5m --format png -o load.png
+  promgate query-range 'process_resident_memory_bytes' --start -6h --unit bytes -o mem.svg
+  promgate query-range 'up' --start -1h --step 1m --align -o up.csv
+
+Charts (png, svg) draw the range asked for in UTC, with round time ticks, y
+ticks in SI prefixes or --unit, and a legend under the plot that says how
+many series it left out when they do not all fit.
 
 Flags (each also from PROMGATE_<FLAG>, dashes as _, e.g. PROMGATE_URL):
 `
@@ -108,6 +115,7 @@ func (c *queryCmd) flags(stderr io.Writer) *flag.FlagSet {
 		fs.StringVar(&c.title, "title", "", "chart title (default: the query)")
 		fs.IntVar(&c.width, "width", 1200, "chart width in pixels")
 		fs.IntVar(&c.height, "height", 600, "chart height in pixels")
+		fs.StringVar(&c.unit, "unit", "", "chart y axis unit: bytes (KiB, MiB...), seconds (ms, s, min, h) or percent (0-100)\n(default: SI prefixes k, M, G)")
 	} else {
 		fs.StringVar(&c.time, "time", "", "evaluation `time` (default: the server's now)")
 	}
@@ -298,6 +306,18 @@ func (c *queryCmd) options() (export.Options, error) {
 	}
 	if opt.Format == "" {
 		opt.Format = export.CSV
+	}
+	if c.isRng && (opt.Format == export.PNG || opt.Format == export.SVG) {
+		if c.width < export.MinChartWidth || c.height < export.MinChartHeight || c.width > export.MaxChartSide || c.height > export.MaxChartSide {
+			return opt, usageError{fmt.Sprintf("--width and --height must be %dx%d to %d pixels", export.MinChartWidth, export.MinChartHeight, export.MaxChartSide)}
+		}
+	}
+	if c.unit != "" {
+		u, err := export.ParseUnit(c.unit)
+		if err != nil {
+			return opt, usageError{"--unit: " + err.Error()}
+		}
+		opt.Unit = u
 	}
 	if c.labels != "" {
 		for _, l := range strings.Split(c.labels, ",") {

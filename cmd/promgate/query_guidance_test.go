@@ -275,3 +275,22 @@ func TestQueryRangeAlign(t *testing.T) {
 		t.Fatal("without --align the export is the same: the test shows nothing")
 	}
 }
+
+func TestQueryRangeChartFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--format", "png", "--unit", "furlongs", "up"}, "--unit"},
+		{[]string{"--format", "png", "--width", "10", "up"}, "--width and --height"},
+		{[]string{"-o", "x.svg", "--height", "20000", "up"}, "--width and --height"},
+	}
+	for _, tc := range tests {
+		var out, errOut bytes.Buffer
+		err := runQueryRange(context.Background(), tc.args, &out, &errOut)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want a usage error about %s", tc.args, err, tc.want)
+		}
+	}
+}

@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Format is an output format.
@@ -120,6 +121,11 @@ type Options struct {
 	// Title, Width and Height are for charts (pixels; 0 means 1200x600).
 	Title         string
 	Width, Height int
+	// Unit formats a chart's y axis (default: SI prefixes).
+	Unit Unit
+	// Start and End are a chart's x axis; zero: the data's extent.
+	// Exporter.Range sets them to the range asked for.
+	Start, End time.Time
 }
 
 func (o Options) maxSamples() int {

@@ -20,7 +20,7 @@ func realPrometheus(t *testing.T) *dstest.Prometheus {
 	t.Helper()
 	bin, err := dstest.Bin()
 	if err != nil {
-		testpeer.Missing(t, testpeer.Prometheus, fmt.Sprintf(`%v; build it with: eval "$(bash .ci/prometheus.sh)"`, err))
+		testpeer.Missing(t, testpeer.Prometheus, err.Error())
 	}
 	p, err := dstest.StartPrometheus(testCtx(t), bin, t.TempDir())
 	if err != nil {

@@ -40,6 +40,8 @@ type queryCmd struct {
 	chunkPoints      int
 	concurrency      int
 	noProgress       bool
+	align            bool
+	unit             string
 }
 
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -79,6 +81,12 @@ Examples:
   promgate query-range 'rate(http_requests_total[5m])' --start -6h --step 1m
   promgate query-range 'up' --start 2026-11-01T00:00:00Z --end 2026-11-02T00:00:00Z --step 15s -o up.csv
   promgate query-range 'node_load1' --start -1d --step 5m --format png -o load.png
+  promgate query-range 'process_resident_memory_bytes' --start -6h --unit bytes -o mem.svg
+  promgate query-range 'up' --start -1h --step 1m --align -o up.csv
+
+Charts (png, svg) draw the range asked for in UTC, with round time ticks, y
+ticks in SI prefixes or --unit, and a legend under the plot that says how
+many series it left out when they do not all fit.
 
 Flags (each also from PROMGATE_<FLAG>, dashes as _, e.g. PROMGATE_URL):
 `
@@ -103,9 +111,11 @@ func (c *queryCmd) flags(stderr io.Writer) *flag.FlagSet {
 		fs.IntVar(&c.chunkPoints, "chunk-points", export.DefaultChunkPoints, "most points per series in one request (at most 11000)")
 		fs.IntVar(&c.concurrency, "concurrency", export.DefaultConcurrency, "most requests in flight")
 		fs.BoolVar(&c.noProgress, "no-progress", false, "no progress bar (it is drawn only when stderr is a terminal)")
+		fs.BoolVar(&c.align, "align", false, "snap --start down and --end up to multiples of --step (as Grafana does),\nso exports of the same range line up")
 		fs.StringVar(&c.title, "title", "", "chart title (default: the query)")
 		fs.IntVar(&c.width, "width", 1200, "chart width in pixels")
 		fs.IntVar(&c.height, "height", 600, "chart height in pixels")
+		fs.StringVar(&c.unit, "unit", "", "chart y axis unit: bytes (KiB, MiB...), seconds (ms, s, min, h) or percent (0-100)\n(default: SI prefixes k, M, G)")
 	} else {
 		fs.StringVar(&c.time, "time", "", "evaluation `time` (default: the server's now)")
 	}
@@ -184,10 +194,16 @@ func runQueryCmd(ctx context.Context, name string, args []string, stdout, stderr
 		c.url = export.DefaultURL
 	}
 	client, err := export.NewClient(c.url, c.key, c.token, nil)
+	if errors.Is(err, export.ErrHalfCredential) {
+		return usageError{err.Error() + ": give both PROMGATE_KEY and PROMGATE_TOKEN (or --key and --token, or KEY:TOKEN@ in --url)"}
+	}
 	if err != nil {
 		return usageError{err.Error()}
 	}
 	client.Timeout = c.timeout
+	if !client.HasCredential() && client.IsDataSourceURL() {
+		return errNoCredential()
+	}
 	ex := &export.Exporter{
 		Client:      client,
 		Options:     opt,
@@ -215,6 +231,9 @@ func runQueryCmd(ctx context.Context, name string, args []string, stdout, stderr
 		step, err := parseStep(c.step, end.Sub(start))
 		if err != nil {
 			return usageError{fmt.Sprintf("--step: %v", err)}
+		}
+		if c.align {
+			start, end = alignRange(start, end, step)
 		}
 		if c.chunkPoints < 1 || c.chunkPoints > export.PrometheusMaxPoints {
 			return usageError{fmt.Sprintf("--chunk-points must be 1 to %d", export.PrometheusMaxPoints)}
@@ -252,7 +271,7 @@ func runQueryCmd(ctx context.Context, name string, args []string, stdout, stderr
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, explainQueryError(ctx, client, err))
 		}
 		return nil
 	}
@@ -260,7 +279,7 @@ func runQueryCmd(ctx context.Context, name string, args []string, stdout, stderr
 		ex.Progress = export.NewBar(stderr)
 	}
 	if err := writeFileAtomic(c.output, run); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("%s: %w", name, explainQueryError(ctx, client, err))
 	}
 	return nil
 }
@@ -287,6 +306,18 @@ func (c *queryCmd) options() (export.Options, error) {
 	}
 	if opt.Format == "" {
 		opt.Format = export.CSV
+	}
+	if c.isRng && (opt.Format == export.PNG || opt.Format == export.SVG) {
+		if c.width < export.MinChartWidth || c.height < export.MinChartHeight || c.width > export.MaxChartSide || c.height > export.MaxChartSide {
+			return opt, usageError{fmt.Sprintf("--width and --height must be %dx%d to %d pixels", export.MinChartWidth, export.MinChartHeight, export.MaxChartSide)}
+		}
+	}
+	if c.unit != "" {
+		u, err := export.ParseUnit(c.unit)
+		if err != nil {
+			return opt, usageError{"--unit: " + err.Error()}
+		}
+		opt.Unit = u
 	}
 	if c.labels != "" {
 		for _, l := range strings.Split(c.labels, ",") {
@@ -395,4 +426,19 @@ func parseStep(s string, rng time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("step %q must be at least 1ms", s)
 	}
 	return d, nil
+}
+
+// alignRange rounds start down and end up to multiples of step since the
+// Unix epoch, so every export of a range asks for the same points.
+func alignRange(start, end time.Time, step time.Duration) (time.Time, time.Time) {
+	st := step.Milliseconds()
+	if st <= 0 {
+		return start, end
+	}
+	s, e := start.UnixMilli(), end.UnixMilli()
+	s -= ((s % st) + st) % st
+	if r := ((e % st) + st) % st; r != 0 {
+		e += st - r
+	}
+	return time.UnixMilli(s), time.UnixMilli(e)
 }

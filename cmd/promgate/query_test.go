@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testpeer"
 )
 
 func queryTestCSV(t *testing.T, s string) [][]string {
@@ -65,11 +66,7 @@ func queryTestLoad(t *testing.T, s *promtest.Server, n int, step int64) (first, 
 func TestQueryMatchesReferenceScript(t *testing.T) {
 	py := "/usr/bin/python3"
 	if out, err := exec.Command(py, "-c", "import requests").CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("%s cannot import requests (apt-get install -y python3-requests): %v %s", py, err, out)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testpeer.Missing(t, testpeer.PythonReq, fmt.Sprintf("%s cannot import requests (%v %s); install it with: apt-get install -y python3-requests", py, err, bytes.TrimSpace(out)))
 	}
 	s := promtest.Start(t)
 	queryTestLoad(t, s, 10, 15_000)

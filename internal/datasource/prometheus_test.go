@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/datasource/dstest"
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testpeer"
 )
 
 // realPrometheus starts the Prometheus binary named by
@@ -20,10 +20,7 @@ func realPrometheus(t *testing.T) *dstest.Prometheus {
 	t.Helper()
 	bin, err := dstest.Bin()
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real Prometheus tier required in CI: %v", err)
-		}
-		t.Skipf("skipping the real Prometheus tier: %v", err)
+		testpeer.Missing(t, testpeer.Prometheus, err.Error())
 	}
 	p, err := dstest.StartPrometheus(testCtx(t), bin, t.TempDir())
 	if err != nil {

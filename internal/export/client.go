@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,6 +24,9 @@ type APIError struct {
 	Status     string // e.g. "400 Bad Request"
 	Type       string // e.g. "bad_data"
 	Message    string
+	// HTML is set when the answer was a web page rather than the API's
+	// JSON: the URL points at something other than a Prometheus API.
+	HTML bool
 }
 
 func (e *APIError) Error() string {
@@ -52,8 +56,11 @@ type Client struct {
 	Timeout time.Duration
 }
 
-// NewClient parses baseURL; a key:token@ userinfo in it is used as basic auth
-// unless key or token are given. hc may be nil.
+// ErrHalfCredential is returned for a key without a token or a token without a key.
+var ErrHalfCredential = errors.New("a credential is a key and a token; only one of them was given")
+
+// NewClient parses baseURL; a key:token@ userinfo in it is used as basic
+// auth, key and token (when not empty) replacing its halves. hc may be nil.
 func NewClient(baseURL, key, token string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(strings.TrimSpace(baseURL))
 	if err != nil {
@@ -72,8 +79,15 @@ func NewClient(baseURL, key, token string, hc *http.Client) (*Client, error) {
 		c.hasAuth = true
 		u.User = nil
 	}
-	if key != "" || token != "" {
-		c.user, c.pass, c.hasAuth = key, token, true
+	// key and token each replace their half of the URL's userinfo.
+	if key != "" {
+		c.user, c.hasAuth = key, true
+	}
+	if token != "" {
+		c.pass, c.hasAuth = token, true
+	}
+	if c.hasAuth && (c.user == "" || c.pass == "") {
+		return nil, ErrHalfCredential
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
@@ -91,6 +105,9 @@ func NewClient(baseURL, key, token string, hc *http.Client) (*Client, error) {
 
 // BaseURL returns the base URL without credentials.
 func (c *Client) BaseURL() string { return c.base.String() }
+
+// HasCredential reports whether requests carry basic auth.
+func (c *Client) HasCredential() bool { return c.hasAuth }
 
 // maxGETQuery is where requests switch to POST so long PromQL is not cut by URL limits.
 const maxGETQuery = 4000
@@ -131,7 +148,7 @@ func (c *Client) get(ctx context.Context, endpoint string, params url.Values) (i
 		cancel()
 		return nil, fmt.Errorf("requesting %s: %w", endpoint, err)
 	}
-	if resp.StatusCode/100 != 2 {
+	if resp.StatusCode/100 != 2 || isHTML(resp.Header.Get("Content-Type")) {
 		defer cancel()
 		defer resp.Body.Close()
 		return nil, readAPIError(resp)
@@ -162,8 +179,14 @@ func readAPIError(resp *http.Response) error {
 		e.Type, e.Message = pe.ErrorType, pe.Error
 		return e
 	}
-	// Not the API's JSON (an auth layer or a proxy): keep its text, briefly.
 	msg := strings.TrimSpace(string(body))
+	if isHTML(resp.Header.Get("Content-Type")) || looksHTML(msg) {
+		// A web page (a UI, a login page, a 404 page): its first line says nothing.
+		e.HTML = true
+		e.Message = "the server answered a web page, not the Prometheus API"
+		return e
+	}
+	// Not the API's JSON (an auth layer or a proxy): keep its text, briefly.
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
@@ -172,6 +195,16 @@ func readAPIError(resp *http.Response) error {
 	}
 	e.Message = msg
 	return e
+}
+
+func isHTML(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "text/html" || mt == "application/xhtml+xml"
+}
+
+func looksHTML(body string) bool {
+	head := strings.ToLower(body[:min(len(body), 15)])
+	return strings.HasPrefix(head, "<!doctype html") || strings.HasPrefix(head, "<html")
 }
 
 // formatSeconds writes ms as a decimal seconds parameter.

@@ -410,7 +410,7 @@ func TestEmptyResult(t *testing.T) {
 		{TSV, "name\ttimestamp\tvalue\n"},
 		{Table, "NAME  TIME  VALUE\n"},
 		{Wide, "timestamp\n"},
-		{JSON, `{"status":"success","data":{"resultType":"matrix","result":[]}}`},
+		{JSON, `{"status":"success","data":{"resultType":"matrix","result":[]}}` + "\n"},
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.format), func(t *testing.T) {

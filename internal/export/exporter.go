@@ -93,7 +93,7 @@ func (e *Exporter) Instant(ctx context.Context, w io.Writer, query string, t tim
 	fetch := func(ctx context.Context, _ int) (io.ReadCloser, error) {
 		return e.Client.Query(ctx, query, t)
 	}
-	return e.run(ctx, w, 1, fetch, nil, false)
+	return e.run(ctx, w, e.Options, 1, fetch, nil, false)
 }
 
 // Range runs a range query in chunks and writes the merged result to w.
@@ -110,7 +110,10 @@ func (e *Exporter) Range(ctx context.Context, w io.Writer, query string, start, 
 		}
 		return body, err
 	}
-	return e.run(ctx, w, p.n, fetch, &p, true)
+	opt := e.Options
+	// A chart's x axis is the range asked for, not just where data is.
+	opt.Start, opt.End = start, end
+	return e.run(ctx, w, opt, p.n, fetch, &p, true)
 }
 
 type job struct {
@@ -168,8 +171,7 @@ func (h *header) update(f func()) {
 
 type fetchFunc func(ctx context.Context, k int) (io.ReadCloser, error)
 
-func (e *Exporter) run(ctx context.Context, w io.Writer, n int, fetch fetchFunc, p *plan, isRange bool) error {
-	opt := e.Options
+func (e *Exporter) run(ctx context.Context, w io.Writer, opt Options, n int, fetch fetchFunc, p *plan, isRange bool) error {
 	if opt.Format == "" {
 		opt.Format = CSV
 	}
@@ -181,7 +183,14 @@ func (e *Exporter) run(ctx context.Context, w io.Writer, n int, fetch fetchFunc,
 			return err
 		}
 		defer body.Close()
-		_, err = io.Copy(w, body)
+		lw := &lastByteWriter{w: w}
+		if _, err := io.Copy(lw, body); err != nil {
+			return err
+		}
+		if lw.last != '\n' {
+			// End the document with a newline like every other format does.
+			_, err = w.Write([]byte{'\n'})
+		}
 		return err
 	}
 	if (opt.Format == PNG || opt.Format == SVG) && !isRange {
@@ -411,5 +420,19 @@ func (e *Exporter) onceWarn() func(kind, msg string) {
 // uses it to answer format=csv from any data source, embedded or remote.
 func (e *Exporter) Convert(ctx context.Context, w io.Writer, body io.ReadCloser, isRange bool) error {
 	fetch := func(context.Context, int) (io.ReadCloser, error) { return body, nil }
-	return e.run(ctx, w, 1, fetch, nil, isRange)
+	return e.run(ctx, w, e.Options, 1, fetch, nil, isRange)
+}
+
+// lastByteWriter remembers the last byte written through it.
+type lastByteWriter struct {
+	w    io.Writer
+	last byte
+}
+
+func (l *lastByteWriter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if n > 0 {
+		l.last = p[n-1]
+	}
+	return n, err
 }

@@ -5,7 +5,7 @@
 // Memory: csv and tsv are written row by row as the response is decoded, so
 // memory does not grow with the number of samples (only with the number of
 // label columns). json of a single request is the server's body, copied
-// through. table, wide, png, svg, and json merged from several range chunks
+// through (and ended with a newline if it lacks one). table, wide, png, svg, and json merged from several range chunks
 // need the whole result: they hold it (16 bytes a float sample) up to
 // Options.MaxSamples and fail beyond it rather than exhaust memory.
 //
@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Format is an output format.
@@ -120,6 +121,11 @@ type Options struct {
 	// Title, Width and Height are for charts (pixels; 0 means 1200x600).
 	Title         string
 	Width, Height int
+	// Unit formats a chart's y axis (default: SI prefixes).
+	Unit Unit
+	// Start and End are a chart's x axis; zero: the data's extent.
+	// Exporter.Range sets them to the range asked for.
+	Start, End time.Time
 }
 
 func (o Options) maxSamples() int {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/promgate/promgate/internal/promtest"
 	"github.com/promgate/promgate/internal/server"
+	"github.com/promgate/promgate/internal/testpeer"
 )
 
 // promtoolBin returns Prometheus' promtool given by PROMGATE_TEST_PROMTOOL_BIN
@@ -20,10 +21,7 @@ func promtoolBin(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("PROMGATE_TEST_PROMTOOL_BIN")
 	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PROMGATE_TEST_PROMTOOL_BIN is not set; run: eval \"$(bash .ci/prometheus.sh)\"")
-		}
-		t.Skip("PROMGATE_TEST_PROMTOOL_BIN not set; run: eval \"$(bash .ci/prometheus.sh)\" to test with promtool")
+		testpeer.Missing(t, testpeer.Promtool, `PROMGATE_TEST_PROMTOOL_BIN is not set; build it with: eval "$(bash .ci/prometheus.sh)"`)
 	}
 	return bin
 }

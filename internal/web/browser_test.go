@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testpeer"
 )
 
 // These tests drive a real headless Chromium against a real promgate on
@@ -42,10 +43,7 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("CI=true but no Chromium found: install the Debian packages chromium and chromium-driver (bash .ci/run does), or set PROMGATE_CHROMIUM")
-	}
-	t.Skip("skipping browser tests: no Chromium found. Install it with `apt-get install -y chromium chromium-driver` or set PROMGATE_CHROMIUM=/path/to/chrome")
+	testpeer.Missing(t, testpeer.Chromium, "install it with `apt-get install -y chromium chromium-driver` (bash .ci/run does) or set PROMGATE_CHROMIUM=/path/to/chrome")
 	return ""
 }
 

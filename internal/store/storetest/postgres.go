@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/promgate/promgate/internal/testpeer"
 )
 
 // PostgresEnv is the variable holding the URL of the PostgreSQL server
@@ -25,11 +27,7 @@ func PostgresURL(t *testing.T) string {
 	t.Helper()
 	base := os.Getenv(PostgresEnv)
 	if base == "" {
-		const how = `start one with: eval "$(bash .ci/postgres.sh)"`
-		if os.Getenv("CI") == "true" {
-			t.Fatal(PostgresEnv + " is not set and CI=true: the PostgreSQL store must be tested in CI; " + how)
-		}
-		t.Skip(PostgresEnv + " is not set; skipping PostgreSQL tests (" + how + ")")
+		testpeer.Missing(t, testpeer.PostgreSQL, PostgresEnv+` is not set; start one with: eval "$(bash .ci/postgres.sh)"`)
 	}
 	ctx := context.Background()
 	b := make([]byte, 6)

@@ -100,6 +100,11 @@ func (a *admission) acquire(ctx context.Context, key string) (*ticket, error) {
 	if err != nil {
 		return nil, err
 	}
+	select {
+	case <-t.ready: // the common case: no timer needed
+		return t, nil
+	default:
+	}
 	timer := time.NewTimer(a.maxWait)
 	defer timer.Stop()
 	select {

@@ -216,7 +216,8 @@ func TestOneCallerCannotStarveAnother(t *testing.T) {
 	if over.status != http.StatusTooManyRequests || over.retryAfter == "" || over.errorType != "too_many_requests" {
 		t.Fatalf("query over the caller's share: %+v, want 429 too_many_requests with Retry-After", over)
 	}
-	if over.took > time.Second {
+	// "At once" with room for a busy machine; the queue timeout is 10 s.
+	if over.took > 3*time.Second {
 		t.Errorf("429 took %v, want it at once", over.took)
 	}
 
@@ -225,8 +226,8 @@ func TestOneCallerCannotStarveAnother(t *testing.T) {
 		query string
 	}{{1, "vector(1)"}, {1, "up"}, {remote, "up"}} {
 		a := query(qctx, s, lightKey, lightToken, c.ds, c.query)
-		if a.status != http.StatusOK || a.took > time.Second {
-			t.Errorf("other credential's %q on data source %d while one floods: %d in %v, want 200 within 1s", c.query, c.ds, a.status, a.took)
+		if a.status != http.StatusOK || a.took > 3*time.Second {
+			t.Errorf("other credential's %q on data source %d while one floods: %d in %v, want 200 at once", c.query, c.ds, a.status, a.took)
 		}
 	}
 

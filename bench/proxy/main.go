@@ -92,7 +92,7 @@ func run() error {
 		writeURL = prom.URL + "/api/v1/write"
 		backendKind = "Prometheus 3.16.0"
 	} else {
-		pg, err := startPromgate(ctx, bin, filepath.Join(dir, "backend"))
+		pg, err := startPromgate(ctx, bin, filepath.Join(dir, "backend"), c.clients)
 		if err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func run() error {
 	}
 
 	// The front, set up with the admin CLI as an operator would.
-	front, err := startPromgate(ctx, bin, filepath.Join(dir, "front"))
+	front, err := startPromgate(ctx, bin, filepath.Join(dir, "front"), c.clients)
 	if err != nil {
 		return err
 	}
@@ -318,7 +318,9 @@ type promgate struct {
 	cmd                      *exec.Cmd
 }
 
-func startPromgate(ctx context.Context, bin, dataDir string) (*promgate, error) {
+// startPromgate starts `promgate serve`; one credential sends all the
+// load, so its query share is raised to the number of clients.
+func startPromgate(ctx context.Context, bin, dataDir string, clients int) (*promgate, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -326,7 +328,8 @@ func startPromgate(ctx context.Context, bin, dataDir string) (*promgate, error) 
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	p := &promgate{url: "http://" + addr, dataDir: dataDir}
-	p.cmd = exec.CommandContext(ctx, bin, "serve", "--listen", addr, "--data-dir", dataDir, "--log.level", "warn")
+	p.cmd = exec.CommandContext(ctx, bin, "serve", "--listen", addr, "--data-dir", dataDir, "--log.level", "warn",
+		"--query.max-concurrency", strconv.Itoa(max(20, clients)), "--query.max-concurrency-per-caller", strconv.Itoa(clients))
 	p.cmd.Stderr = os.Stderr
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start promgate: %w", err)

@@ -27,6 +27,8 @@ type serveFlags struct {
 	scrapeInterval                                     time.Duration
 	queryTimeout                                       time.Duration
 	maxSamples, maxConcurrency                         int
+	maxPerCaller, maxQueuedPerCaller                   int
+	queueTimeout                                       time.Duration
 	ratePerCredential                                  float64
 	logLevel, logFormat                                string
 	shutdownTimeout                                    time.Duration
@@ -46,8 +48,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.Var(&f.outOfOrderWindow, "out-of-order-window", "accept samples this much older than the newest (for backfilling remote_write); 0 disables")
 	fs.DurationVar(&f.scrapeInterval, "scrape-interval", 15*time.Second, "how often promgate scrapes its own /metrics into the embedded store")
 	fs.DurationVar(&f.queryTimeout, "query.timeout", 2*time.Minute, "maximum time a query may take")
-	fs.IntVar(&f.maxSamples, "query.max-samples", 50_000_000, "maximum samples a query may load into memory")
-	fs.IntVar(&f.maxConcurrency, "query.max-concurrency", 20, "maximum queries evaluated at once by the embedded engine")
+	fs.IntVar(&f.maxSamples, "query.max-samples", 50_000_000, "maximum samples a query on the embedded store may load into memory; a query over it fails with 422 (as in Prometheus)")
+	fs.IntVar(&f.maxConcurrency, "query.max-concurrency", 20, "maximum queries run at once, over all data sources (and by the embedded engine)")
+	fs.IntVar(&f.maxPerCaller, "query.max-concurrency-per-caller", 0, "maximum queries one caller (a global credential, or a user with all their sessions and credentials) runs at once (0: a quarter of --query.max-concurrency; -1: no limit and no fair queueing)")
+	fs.IntVar(&f.maxQueuedPerCaller, "query.max-queued-per-caller", 4, "queries of one caller that may wait for a slot beyond its share; more get 429 at once")
+	fs.DurationVar(&f.queueTimeout, "query.queue-timeout", 10*time.Second, "how long a queued query waits for a slot before 429")
 	fs.Float64Var(&f.ratePerCredential, "rate-limit", 0, "requests per second allowed per API credential on the proxy and write paths (0: unlimited)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log.format", "text", "text or json")
@@ -69,7 +74,35 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	if err := config.Apply(fs, configFile, os.LookupEnv); err != nil {
 		return nil, usageError{err.Error()}
 	}
+	if err := f.checkQueryLimits(); err != nil {
+		return nil, usageError{err.Error()}
+	}
 	return f, nil
+}
+
+func (f *serveFlags) checkQueryLimits() error {
+	switch {
+	case f.maxSamples <= 0:
+		return fmt.Errorf("--query.max-samples must be positive, got %d", f.maxSamples)
+	case f.maxConcurrency <= 0:
+		return fmt.Errorf("--query.max-concurrency must be positive, got %d", f.maxConcurrency)
+	case f.maxPerCaller < -1:
+		return fmt.Errorf("--query.max-concurrency-per-caller must be positive, 0 (default) or -1 (off), got %d", f.maxPerCaller)
+	case f.maxQueuedPerCaller < 0:
+		return fmt.Errorf("--query.max-queued-per-caller must not be negative, got %d", f.maxQueuedPerCaller)
+	case f.queueTimeout <= 0:
+		return fmt.Errorf("--query.queue-timeout must be positive, got %s", f.queueTimeout)
+	}
+	return nil
+}
+
+// noneIfZero maps a flag's 0 ("none") to app.Config's "none" (negative);
+// there 0 means the default.
+func noneIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -107,6 +140,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		QueryTimeout:      f.queryTimeout,
 		MaxSamples:        f.maxSamples,
 		MaxConcurrency:    f.maxConcurrency,
+		PerCaller:         app.CallerLimits{MaxConcurrency: f.maxPerCaller, MaxQueued: noneIfZero(f.maxQueuedPerCaller), QueueTimeout: f.queueTimeout},
 		RatePerCredential: f.ratePerCredential,
 		OwnerPassword:     os.Getenv("PROMGATE_OWNER_PASSWORD"),
 		Version:           version,

@@ -117,6 +117,10 @@ func TestServeFlagErrors(t *testing.T) {
 		{"stray argument", []string{"now"}, nil, "no arguments"},
 		{"bad env duration", nil, map[string]string{"PROMGATE_QUERY_TIMEOUT": "soon"}, "PROMGATE_QUERY_TIMEOUT"},
 		{"missing config file", []string{"--config.file", "/nonexistent/promgate.yml"}, nil, "config file"},
+		{"zero max samples", []string{"--query.max-samples", "0"}, nil, "query.max-samples"},
+		{"negative per-caller share", []string{"--query.max-concurrency-per-caller", "-2"}, nil, "query.max-concurrency-per-caller"},
+		{"negative queue", nil, map[string]string{"PROMGATE_QUERY_MAX_QUEUED_PER_CALLER": "-1"}, "query.max-queued-per-caller"},
+		{"zero queue timeout", []string{"--query.queue-timeout", "0s"}, nil, "query.queue-timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,12 +44,25 @@ type Config struct {
 	MaxConcurrency   int
 	// RatePerCredential is requests per second per API credential; 0: none.
 	RatePerCredential float64
+	// MaxConcurrency also bounds the proxied queries running at once over
+	// every data source; PerCaller shares them fairly between callers.
+	PerCaller CallerLimits
 	// SecretKeyFile holds the key that encrypts data source secrets;
 	// empty: <DataDir>/secret.key, created on first start.
 	SecretKeyFile string
 	OwnerPassword string // for the first OWNER; empty: random, in a file
 	Version       string
 	Logger        *slog.Logger
+}
+
+// CallerLimits is one caller's share of the query slots: MaxConcurrency
+// at once (0: a quarter of Config.MaxConcurrency; negative: no admission
+// control), MaxQueued more waiting (0: 4; negative: none) for up to
+// QueueTimeout (0: 10s) before 429.
+type CallerLimits struct {
+	MaxConcurrency int
+	MaxQueued      int
+	QueueTimeout   time.Duration
 }
 
 // App is a running promgate, minus its listener.
@@ -105,6 +118,9 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.TSDB.Close)
+	a.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "promgate_query_max_samples", Help: "Most samples one query on the embedded store may load into memory (--query.max-samples).",
+	}, func() float64 { return float64(a.TSDB.MaxSamples()) }))
 
 	if a.Store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
@@ -137,9 +153,17 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		Registerer:        a.Registry,
 		Ready:             a.ready,
 		RatePerCredential: cfg.RatePerCredential,
+		Queries:           queryLimits(cfg),
 		Web:               web.New(web.Options{Logger: cfg.Logger, Version: cfg.Version}),
 	})
 	return a, nil
+}
+
+func queryLimits(cfg Config) server.QueryLimits {
+	return server.QueryLimits{
+		Total: cfg.MaxConcurrency, PerCaller: cfg.PerCaller.MaxConcurrency,
+		Queue: cfg.PerCaller.MaxQueued, MaxWait: cfg.PerCaller.QueueTimeout,
+	}
 }
 
 // StartSelfScrape scrapes our own /metrics, served on addr, into the

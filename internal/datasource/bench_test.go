@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/promgate/promgate/internal/app"
 	"github.com/promgate/promgate/internal/promtest"
 )
 
@@ -30,7 +31,8 @@ func benchRemote(b *testing.B, answer string) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, answer)
 	})
-	front := promtest.Start(b)
+	// One credential sends all 16 clients' load: give it room for them.
+	front := promtest.Start(b, func(c *app.Config) { c.PerCaller.MaxConcurrency = 16 })
 	ds := addDataSource(b, front, map[string]any{"name": "fake", "url": rec.URL, "env": "bench"})
 	target := fmt.Sprintf("%s%s%d/api/v1/query", front.URL, proxyPath, ds.ID)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

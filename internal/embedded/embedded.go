@@ -53,6 +53,8 @@ type Store struct {
 	metadata *MetadataStore
 	ready    atomic.Bool
 	logger   *slog.Logger
+	// maxSamples is the engine's per-query sample limit.
+	maxSamples int
 }
 
 // Open opens (or creates) the TSDB under opts.Dir and builds the API over it.
@@ -117,6 +119,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		tracker:  tracker,
 		metadata: NewMetadataStore(),
 		logger:   opts.Logger,
+
+		maxSamples: opts.MaxSamples,
 	}
 	api := apiv1.NewAPI(
 		engine,
@@ -192,6 +196,9 @@ func (s *Store) ServeAPI(w http.ResponseWriter, r *http.Request) {
 
 // Engine is the PromQL engine, for callers that evaluate queries directly.
 func (s *Store) Engine() *promql.Engine { return s.engine }
+
+// MaxSamples is the most samples one query may load into memory.
+func (s *Store) MaxSamples() int { return s.maxSamples }
 
 // Queryable is the TSDB as a storage.Queryable.
 func (s *Store) Queryable() storage.Queryable { return s.db }

@@ -63,6 +63,11 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "credential label selector is invalid")
 		return
 	}
+	done, ok := s.admitQuery(w, r, p)
+	if !ok {
+		return
+	}
+	defer done()
 	if policy != nil {
 		if perr := confine(req, policy); perr != nil {
 			perr.Write(w)

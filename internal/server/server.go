@@ -43,6 +43,9 @@ type Options struct {
 	// RatePerCredential limits each credential's requests per second on the
 	// proxy and write paths; 0 means unlimited. Burst is twice the rate.
 	RatePerCredential float64
+	// Queries bounds the proxied queries running at once, in total and per
+	// caller, so that no caller can take every slot.
+	Queries QueryLimits
 	// MaxWriteBytes bounds a remote_write body as sent (snappy-compressed);
 	// 0 means 32 MiB.
 	MaxWriteBytes int64
@@ -54,6 +57,9 @@ type Server struct {
 	mux     *http.ServeMux
 	limiter *rateLimiter
 	metrics *httpMetrics
+	// admission is nil when query admission is off.
+	admission    *admission
+	queryMetrics *queryMetrics
 }
 
 // New builds the handler.
@@ -68,6 +74,8 @@ func New(opts Options) *Server {
 		opts.Ready = func() bool { return true }
 	}
 	s := &Server{opts: opts, mux: http.NewServeMux(), limiter: newRateLimiter(opts.RatePerCredential), metrics: newHTTPMetrics(opts.Registerer)}
+	s.admission = newAdmission(opts.Queries)
+	s.queryMetrics = newQueryMetrics(opts.Registerer, s.admission)
 	m := s.mux
 
 	proxy := s.metrics.instrument("proxy", s.rateLimit(http.HandlerFunc(s.serveProxy)))

@@ -31,6 +31,13 @@ func PostgresURL(t *testing.T) string {
 		}
 		t.Skip(PostgresEnv + " is not set; skipping PostgreSQL tests (" + how + ")")
 	}
+	return SchemaURL(t, base)
+}
+
+// SchemaURL returns base (a PostgreSQL URL) with a search_path set to a
+// new, empty schema, dropped when t ends.
+func SchemaURL(t *testing.T, base string) string {
+	t.Helper()
 	ctx := context.Background()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)

@@ -33,6 +33,7 @@ commands:
                     [--scope read,write] [--datasource 1,2] [--selector '{env="prod"}'] [--output text|json]
   credential list [--user L | --global] [--all] [--output text|json]
   credential revoke (--key K | --id N)
+  backup --output FILE   consistent copy of the SQLite store, also while the server runs
 
 common flags:
   --data-dir D    data directory (env PROMGATE_DATA_DIR, default ./data)
@@ -52,6 +53,9 @@ func usageErr(format string, args ...any) error {
 func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "datasource" {
 		return runAdminDatasource(ctx, args[1:], stdin, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "backup" {
+		return runAdminBackup(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) < 2 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		_, _ = io.WriteString(stderr, adminUsage)

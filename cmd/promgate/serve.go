@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -129,6 +130,13 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Bound before anything is opened: an address in use is reported at
+	// once, not after the stores have opened.
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return startError{fmt.Errorf("listen on %s: %w: choose another --listen address or stop what uses this one", f.listen, err)}
+	}
+	defer ln.Close()
 	a, err := app.New(ctx, app.Config{
 		DataDir:           f.dataDir,
 		ExternalURL:       f.externalURL,
@@ -147,14 +155,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:            logger,
 	})
 	if err != nil {
-		return err
+		return startError{err}
 	}
 	defer a.Close()
 
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", f.listen, err)
-	}
 	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -176,3 +180,13 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// startError is a failed start, said on one line: `promgate: <what failed>:
+// <why>: <what to do>` (some drivers join several errors with newlines).
+type startError struct{ err error }
+
+func (e startError) Error() string {
+	return strings.NewReplacer("\r\n", "; ", "\n", "; ", "\t", "").Replace(e.err.Error())
+}
+
+func (e startError) Unwrap() error { return e.err }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/datadir"
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/embedded"
 	"github.com/promgate/promgate/internal/mgmtapi"
@@ -85,26 +87,47 @@ type App struct {
 }
 
 // New opens the stores and builds the handler. Close releases everything.
-func New(ctx context.Context, cfg Config) (a *App, err error) {
+// On error, everything opened so far is closed again, and the error says
+// what failed and what to do.
+func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	a = &App{cfg: cfg, logger: cfg.Logger, Registry: prometheus.NewRegistry()}
+	// Not the named result: `return nil, err` must not leave the deferred
+	// Close a nil App.
+	a := &App{cfg: cfg, logger: cfg.Logger, Registry: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
-			_ = a.Close()
+			if cerr := a.Close(); cerr != nil {
+				cfg.Logger.Warn("close after a failed start", "err", cerr)
+			}
 		}
 	}()
+	// The lock comes before anything else: a second promgate on this data
+	// dir must not touch it.
+	lock, err := datadir.Acquire(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, lock.Release)
+	// Looked at before the TSDB opens, which creates its WAL.
+	earlier, err := datadir.EarlierState(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkStoreBeforeOpen(cfg, earlier); err != nil {
+		return nil, err
+	}
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "promgate_build_info", Help: "promgate's version.", ConstLabels: prometheus.Labels{"version": cfg.Version},
 	}, func() float64 { return 1 }))
 
 	a.TSDB, err = embedded.Open(ctx, embedded.Options{
-		Dir:              filepath.Join(cfg.DataDir, "tsdb"),
+		Dir:              filepath.Join(cfg.DataDir, datadir.TSDB),
 		Retention:        cfg.Retention,
 		OutOfOrderWindow: cfg.OutOfOrderWindow,
 		QueryTimeout:     cfg.QueryTimeout,
@@ -115,7 +138,7 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		Registerer:       a.Registry,
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (check that the data dir is writable and has free space)", err)
 	}
 	a.closers = append(a.closers, a.TSDB.Close)
 	a.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -126,6 +149,9 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Store.Close)
+	if err := checkStoreNotEmpty(ctx, a.Store, cfg, earlier); err != nil {
+		return nil, err
+	}
 	if err := auth.EnsureInitialOwner(ctx, a.Store, cfg.DataDir, cfg.OwnerPassword, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("create initial owner: %w", err)
 	}
@@ -186,8 +212,11 @@ func (a *App) StartSelfScrape(ctx context.Context, addr net.Addr, listen string)
 }
 
 // ready reports whether promgate answers queries with its own data: the
-// store is open and the first self-scrape is done.
-func (a *App) ready() bool { return a.TSDB.Ready() && a.scraped.Load() }
+// store is open and the first self-scrape is done; and whether the user
+// store can be reached, without which no credential can be checked.
+func (a *App) ready() bool {
+	return a.TSDB.Ready() && a.scraped.Load() && a.Auth.StoreError() == nil
+}
 
 // SelfScrapeTarget is the loopback URL of our own /metrics and the instance
 // label for it (host:port as a user would write it).
@@ -241,7 +270,7 @@ func (a *App) remoteDataSources(cfg Config) (http.Handler, error) {
 	}
 	box, created, err := secrets.LoadOrCreate(keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("data source secret key: %w", err)
+		return nil, fmt.Errorf("data source secret key: %w: check --secret-key-file (default <data-dir>/%s)", err, secrets.DefaultFileName)
 	}
 	if created {
 		a.logger.Info("generated the key that encrypts data source secrets; back it up with the database", "file", keyFile)
@@ -275,8 +304,69 @@ func withDataSourceAPI(dsAPI, mgmt http.Handler) http.Handler {
 
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	st, err := storeopen.Open(ctx, cfg.StoreURL, cfg.DataDir, cfg.Logger)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+	switch {
+	case err == nil:
+		return st, nil
+	case errors.Is(err, store.ErrUnavailable):
+		return nil, fmt.Errorf("open store: %w: is PostgreSQL running and reachable from here? check --store.url", err)
+	case errors.Is(err, store.ErrCorrupt):
+		return nil, fmt.Errorf("%w: restore the last backup (README: \"Backups and restore\"); promgate has not changed the file", err)
 	}
-	return st, nil
+	return nil, fmt.Errorf("open store: %w", err)
+}
+
+// checkStoreBeforeOpen refuses, before anything is opened, a store URL of
+// an unknown kind and an SQLite file that is missing or empty while the
+// data dir shows earlier runs: opening would make a new, empty store.
+func checkStoreBeforeOpen(cfg Config, earlier []string) error {
+	if cfg.StoreURL != "" {
+		return storeopen.CheckURL(cfg.StoreURL)
+	}
+	if len(earlier) == 0 {
+		return nil
+	}
+	path := filepath.Join(cfg.DataDir, storeopen.SQLiteFile)
+	fi, err := os.Stat(path)
+	if err == nil && fi.Size() > 0 {
+		return nil // opening runs quick_check on it
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("open store: %w", err)
+	}
+	if err != nil {
+		return emptyStoreError(path, "is missing", cfg, earlier)
+	}
+	return emptyStoreError(path, "is empty", cfg, earlier)
+}
+
+// checkStoreNotEmpty refuses a store without users while the data dir
+// shows earlier runs: a database that was emptied, or a --store.url that
+// names the wrong one. Starting would create a new OWNER on it.
+func checkStoreNotEmpty(ctx context.Context, st store.Store, cfg Config, earlier []string) error {
+	if len(earlier) == 0 {
+		return nil
+	}
+	n, err := st.CountUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("open store: count users: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	what := filepath.Join(cfg.DataDir, storeopen.SQLiteFile)
+	if cfg.StoreURL != "" {
+		what = "the PostgreSQL database of --store.url"
+	}
+	return emptyStoreError(what, "has no users", cfg, earlier)
+}
+
+func emptyStoreError(what, state string, cfg Config, earlier []string) error {
+	storeFlag := ""
+	if cfg.StoreURL != "" {
+		storeFlag = " --store-url URL"
+	}
+	return fmt.Errorf("store %s %s, but the data dir %s shows that promgate ran here before (%s): "+
+		"promgate will not start this as a new install. Restore the last backup (README: \"Backups and restore\"), "+
+		"or, to start over without users, create the first OWNER yourself: promgate admin user add --data-dir %s%s --login admin --role OWNER --password-stdin",
+		what, state, cfg.DataDir, strings.Join(earlier, ", "), cfg.DataDir, storeFlag)
 }

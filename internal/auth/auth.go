@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
@@ -29,7 +30,8 @@ import (
 )
 
 // Errors of Authenticate. Callers map them to 401 (no or invalid
-// credentials) or 500 (anything else: the store failed).
+// credentials) or, through promapi.WriteServerError, 503 (the store is
+// unreachable) or 500 (anything else).
 var (
 	ErrNoCredentials      = errors.New("no credentials")
 	ErrInvalidCredentials = errors.New("invalid credentials")
@@ -111,6 +113,10 @@ type Authenticator struct {
 
 	stop   context.CancelFunc
 	stopWG sync.WaitGroup
+
+	// storeErr is the error of the last generation poll, nil when it
+	// succeeded: whether the store can be reached, for readiness.
+	storeErr atomic.Pointer[error]
 }
 
 type touchReq struct {
@@ -179,6 +185,16 @@ func New(o Options) *Authenticator {
 func (a *Authenticator) Close() error {
 	a.stop()
 	a.stopWG.Wait()
+	return nil
+}
+
+// StoreError is the error of the last store.Generation poll (once a
+// second by default), or nil when it succeeded: non-nil while the store
+// cannot be reached. Always nil with NoBackground or polling disabled.
+func (a *Authenticator) StoreError() error {
+	if p := a.storeErr.Load(); p != nil {
+		return *p
+	}
 	return nil
 }
 
@@ -451,14 +467,19 @@ func (a *Authenticator) pollLoop(ctx context.Context) {
 			gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			gen, err := a.st.Generation(gctx)
 			cancel()
+			if err != nil && ctx.Err() == nil {
+				// Cannot see other processes' changes: drop the cache
+				// rather than trust it past the documented bound.
+				a.cache.invalidate()
+				// Logged when it starts and ends, not every poll.
+				if a.storeErr.Swap(&err) == nil {
+					a.log.Error("store unreachable: requests that need it answer 503 and /-/ready answers 503 until it is back", "err", err)
+				}
+			} else if err == nil && a.storeErr.Swap(nil) != nil {
+				a.log.Info("store reachable again")
+			}
 			switch {
 			case err != nil:
-				if ctx.Err() == nil {
-					// Cannot see other processes' changes: drop the cache
-					// rather than trust it past the documented bound.
-					a.cache.invalidate()
-					a.log.Warn("read store generation", "err", err)
-				}
 			case gen != lastGen:
 				if lastGen != -1 {
 					a.log.Debug("store generation changed; credential cache dropped", "generation", gen)

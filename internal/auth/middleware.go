@@ -70,8 +70,9 @@ func (a *Authenticator) Require(allowSession bool) func(http.Handler) http.Handl
 				WriteUnauthorized(w, r, "invalid credentials")
 				return
 			default:
-				a.log.ErrorContext(r.Context(), "authentication", "err", err)
-				WriteError(w, http.StatusInternalServerError, "internal", "authentication unavailable")
+				if !promapi.WriteServerError(w, err, "authentication unavailable") {
+					a.log.ErrorContext(r.Context(), "authentication", "err", err)
+				}
 				return
 			}
 			if p.Kind == access.KindSession && !safeMethod(r.Method) && !csrfOK(r, csrf) {

@@ -368,8 +368,9 @@ func (h *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case IsNotFound(err):
 		auth.WriteError(w, http.StatusNotFound, "not_found", "data source not found")
 	default:
-		h.log.ErrorContext(r.Context(), "data source management request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		auth.WriteError(w, http.StatusInternalServerError, "internal", "internal error")
+		if !promapi.WriteServerError(w, err, "internal error") {
+			h.log.ErrorContext(r.Context(), "data source management request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 	}
 }
 

@@ -140,8 +140,9 @@ func (h *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled):
 		writeError(w, 499, "canceled", "request canceled")
 	default:
-		h.log.ErrorContext(r.Context(), "management request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal", "internal error")
+		if !promapi.WriteServerError(w, err, "internal error") {
+			h.log.ErrorContext(r.Context(), "management request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 	}
 }
 

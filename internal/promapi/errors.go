@@ -2,7 +2,12 @@ package promapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/promgate/promgate/internal/store"
 )
 
 // Error types of Prometheus' API, with the status codes Prometheus uses.
@@ -39,6 +44,30 @@ func WriteError(w http.ResponseWriter, status int, errorType, msg string) {
 		ErrorType string `json:"errorType"`
 		Error     string `json:"error"`
 	}{"error", errorType, msg})
+}
+
+// StoreRetryAfter is how long a client is told to wait (Retry-After) when
+// a request failed because the store could not be reached.
+const StoreRetryAfter = 5 * time.Second
+
+// WriteServerError answers a request that failed on promgate's side. When
+// err matches store.ErrUnavailable (the store cannot be reached; the same
+// request may work in a moment) it writes 503 with error type
+// "unavailable" and Retry-After, so that load balancers and remote_write
+// senders retry; anything else is a 500 "internal" with msg. err's text is
+// never sent: it may name internals. It reports whether err was the store
+// being unavailable: callers log only the other failures, as the outage
+// itself is logged once where it is noticed.
+//
+// This is the one place where a store error becomes an HTTP answer.
+func WriteServerError(w http.ResponseWriter, err error, msg string) (unavailable bool) {
+	if errors.Is(err, store.ErrUnavailable) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(StoreRetryAfter/time.Second)))
+		WriteError(w, http.StatusServiceUnavailable, ErrUnavailable, "the user store is unreachable; retry later")
+		return true
+	}
+	WriteError(w, http.StatusInternalServerError, ErrInternal, msg)
+	return false
 }
 
 // Write writes e.

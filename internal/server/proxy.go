@@ -42,8 +42,9 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 			promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound, "data source not found")
 			return
 		}
-		s.opts.Logger.Error("data source lookup failed", "ident", ident, "err", err)
-		promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, "data source lookup failed")
+		if !promapi.WriteServerError(w, err, "data source lookup failed") {
+			s.opts.Logger.Error("data source lookup failed", "ident", ident, "err", err)
+		}
 		return
 	}
 	if !p.MayUseDataSource(ds.Info().ID) {
@@ -221,8 +222,9 @@ func (s *Server) serveDataSourceList(w http.ResponseWriter, r *http.Request) {
 	}
 	infos, err := s.opts.Registry.List(r.Context())
 	if err != nil {
-		s.opts.Logger.Error("list data sources", "err", err)
-		promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, "list data sources failed")
+		if !promapi.WriteServerError(w, err, "list data sources failed") {
+			s.opts.Logger.Error("list data sources", "err", err)
+		}
 		return
 	}
 	out := []grafanaDataSource{}

@@ -16,6 +16,32 @@ var ErrNotFound = errors.New("not found")
 // key, data source uid or name) is already taken.
 var ErrConflict = errors.New("already exists")
 
+// ErrUnavailable is matched (errors.Is) by errors that mean the store could
+// not be reached (PostgreSQL down, unreachable, restarting, out of
+// connections) rather than that the request or the data is wrong: the same
+// call may work in a moment. HTTP handlers answer it with 503 and
+// Retry-After (promapi.WriteServerError).
+var ErrUnavailable = errors.New("store unavailable")
+
+// ErrCorrupt is matched by the error of opening a store whose file is
+// damaged (not a database, or failing its integrity check).
+var ErrCorrupt = errors.New("store damaged")
+
+// Unavailable returns err marked as ErrUnavailable, keeping err's chain and
+// message.
+func Unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return unavailableError{err}
+}
+
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string        { return e.err.Error() }
+func (e unavailableError) Unwrap() error        { return e.err }
+func (e unavailableError) Is(target error) bool { return target == ErrUnavailable }
+
 // User is a person who logs in. Role is "VIEWER", "EDITOR" or "OWNER".
 type User struct {
 	ID           int64

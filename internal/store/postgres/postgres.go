@@ -6,7 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +23,41 @@ import (
 // ("promgate" in ASCII), so that several starting at once apply each step
 // exactly once.
 const migrationLockKey int64 = 0x70726f6d67617465
+
+// DefaultConnectTimeout bounds a connection attempt when the URL sets no
+// connect_timeout.
+const DefaultConnectTimeout = 10 * time.Second
+
+// IsUnavailable reports whether err means the database could not be
+// reached or is not serving right now (down, restarting, unreachable, out
+// of connections, too slow to answer), as opposed to a statement or data
+// problem. storeopen marks such errors store.ErrUnavailable.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"): // connection exception
+			return true
+		case pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // admin or crash shutdown, cannot connect now
+			return true
+		case pe.Code == "53300": // too many connections
+			return true
+		}
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
 
 // Store is a store.Store on a PostgreSQL database.
 type Store struct {
@@ -40,17 +78,31 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Without connect_timeout in the URL pgx waits for the operating
+		// system, minutes for a host that drops packets: every request
+		// would hang that long instead of answering 503.
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("open postgres store %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+		err = fmt.Errorf("open postgres store %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+		if IsUnavailable(err) {
+			err = store.Unavailable(err)
+		}
+		return nil, err
 	}
 	if err := migrate(ctx, pool, logger); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("open postgres store: %w", err)
+		err = fmt.Errorf("open postgres store: %w", err)
+		if IsUnavailable(err) {
+			err = store.Unavailable(err)
+		}
+		return nil, err
 	}
 	return &Store{pool: pool, logger: logger}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +151,73 @@ func TestCanceledContext(t *testing.T) {
 	cancel()
 	if _, err := s.CreateUser(ctx, store.User{Login: "x", Role: "OWNER"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("CreateUser with canceled context: %v, want context.Canceled", err)
+	}
+}
+
+// TestOpenRefusesDamagedFile: a file that is not a database, or fails
+// quick_check, is refused with store.ErrCorrupt and left as it was.
+func TestOpenRefusesDamagedFile(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, path string, size int64)
+	}{
+		{"garbage header", func(t *testing.T, path string, _ int64) { overwrite(t, path, 0, 100) }},
+		{"garbage page in the middle", func(t *testing.T, path string, size int64) { overwrite(t, path, (size/2)&^4095, 4096) }},
+		{"truncated", func(t *testing.T, path string, size int64) {
+			if err := os.Truncate(path, size/2+100); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "promgate.db")
+			s, err := sqlite.Open(ctx, path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 300 {
+				if _, err := s.CreateUser(ctx, store.User{Login: fmt.Sprintf("user-%03d-%s", i, strings.Repeat("x", 100)), Role: "VIEWER"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() < 32<<10 {
+				t.Fatalf("only %d bytes: too small to damage in the middle", fi.Size())
+			}
+			tc.damage(t, path, fi.Size())
+			before, _ := os.ReadFile(path)
+			_, err = sqlite.Open(ctx, path, nil)
+			if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("Open = %v, want store.ErrCorrupt naming the file", err)
+			}
+			if after, _ := os.ReadFile(path); string(after) != string(before) {
+				t.Error("Open changed the damaged file")
+			}
+		})
+	}
+}
+
+// overwrite writes n bytes of garbage at off.
+func overwrite(t *testing.T, path string, off int64, n int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(0xA5 ^ i)
+	}
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -77,7 +77,16 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	// Keep the connection: reopening costs the pragmas and the schema parse.
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	if err := migrateRetrying(ctx, w, logger); err != nil {
+	// Checked before the first write: a damaged file is refused as it is,
+	// not migrated (and not mistaken for a new one).
+	if err := retryBusy(ctx, func() error { return checkIntegrity(ctx, w, path) }); err != nil {
+		_ = w.Close()
+		if errors.Is(err, store.ErrCorrupt) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	if err := retryBusy(ctx, func() error { return migrate(ctx, w, logger) }); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -108,14 +117,60 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// migrateRetrying runs migrate, retrying while the file is busy. Several
-// processes opening a fresh file at once (the server and the admin CLI)
-// can see SQLITE_BUSY at BEGIN while one of them switches the file to WAL,
-// a moment in which SQLite does not call the busy handler.
-func migrateRetrying(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
+// checkIntegrity runs PRAGMA quick_check (the structure of every page, in
+// time linear in the file's size: about a second for 100 MB) and returns an
+// error matching store.ErrCorrupt when the file is not a database or is
+// damaged.
+func checkIntegrity(ctx context.Context, db *sql.DB, path string) error {
+	rows, err := db.QueryContext(ctx, `PRAGMA quick_check(3)`)
+	if err != nil {
+		if isCorrupt(err) {
+			return fmt.Errorf("%w: %s: %v", store.ErrCorrupt, path, err)
+		}
+		return fmt.Errorf("quick_check: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("quick_check: %w", err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		if isCorrupt(err) {
+			return fmt.Errorf("%w: %s: %v", store.ErrCorrupt, path, err)
+		}
+		return fmt.Errorf("quick_check: %w", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s fails quick_check: %s", store.ErrCorrupt, path, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// isCorrupt reports whether err is SQLite's "database disk image is
+// malformed" or "file is not a database".
+func isCorrupt(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		code := se.Code() & 0xff
+		return code == sqlite3.SQLITE_CORRUPT || code == sqlite3.SQLITE_NOTADB
+	}
+	return false
+}
+
+// retryBusy runs fn, retrying while the file is busy. Several processes
+// opening a fresh file at once (the server and the admin CLI) can see
+// SQLITE_BUSY at BEGIN while one of them switches the file to WAL, a moment
+// in which SQLite does not call the busy handler.
+func retryBusy(ctx context.Context, fn func() error) error {
 	deadline := time.Now().Add(busyTimeout)
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
-		err := migrate(ctx, db, logger)
+		err := fn()
 		if err == nil || !isBusy(err) || time.Now().After(deadline) {
 			return err
 		}

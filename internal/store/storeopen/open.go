@@ -26,7 +26,8 @@ func IsPostgres(storeURL string) bool {
 	return strings.HasPrefix(storeURL, "postgres://") || strings.HasPrefix(storeURL, "postgresql://")
 }
 
-// Open opens PostgreSQL when storeURL is a postgres:// or postgresql:// URL,
+// Open opens PostgreSQL when storeURL is a postgres:// or postgresql:// URL
+// (its connection errors marked store.ErrUnavailable),
 // and otherwise, when storeURL is empty, SQLite at <dataDir>/promgate.db,
 // creating dataDir (0700) and the file (0600) if needed. Any other URL is an
 // error rather than a silent fallback to SQLite, so a typo cannot split
@@ -35,16 +36,16 @@ func Open(ctx context.Context, storeURL, dataDir string, logger *slog.Logger) (s
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	switch {
-	case IsPostgres(storeURL):
+	if err := CheckURL(storeURL); err != nil {
+		return nil, err
+	}
+	if IsPostgres(storeURL) {
 		s, err := postgres.Open(ctx, storeURL, logger)
 		if err != nil {
 			return nil, err
 		}
 		logger.InfoContext(ctx, "opened store", "store", "postgres", "url", redact(storeURL))
-		return s, nil
-	case storeURL != "":
-		return nil, fmt.Errorf("open store: unsupported store URL %q: want postgres://, postgresql:// or none for SQLite in the data dir", redact(storeURL))
+		return store.WithUnavailable(s, postgres.IsUnavailable), nil
 	}
 	if dataDir == "" {
 		return nil, errors.New("open store: empty data dir")
@@ -60,6 +61,15 @@ func Open(ctx context.Context, storeURL, dataDir string, logger *slog.Logger) (s
 	}
 	logger.InfoContext(ctx, "opened store", "store", "sqlite", "path", path)
 	return s, nil
+}
+
+// CheckURL refuses a store URL of a kind promgate does not know, without
+// opening anything.
+func CheckURL(storeURL string) error {
+	if storeURL == "" || IsPostgres(storeURL) {
+		return nil
+	}
+	return fmt.Errorf("open store: unsupported store URL %q: want postgres://, postgresql:// or none for SQLite in the data dir", redact(storeURL))
 }
 
 // redact returns storeURL with any password replaced, for logs and errors.

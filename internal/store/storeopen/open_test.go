@@ -97,7 +97,7 @@ func TestOpenPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close() }()
-	if _, ok := s.(*postgres.Store); !ok {
+	if _, ok := store.Unwrap(s).(*postgres.Store); !ok {
 		t.Fatalf("got %T, want *postgres.Store", s)
 	}
 	if _, err := s.Generation(context.Background()); err != nil {

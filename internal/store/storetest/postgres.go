@@ -29,6 +29,13 @@ func PostgresURL(t *testing.T) string {
 	if base == "" {
 		testpeer.Missing(t, testpeer.PostgreSQL, PostgresEnv+` is not set; start one with: eval "$(bash .ci/postgres.sh)"`)
 	}
+	return SchemaURL(t, base)
+}
+
+// SchemaURL returns base (a PostgreSQL URL) with a search_path set to a
+// new, empty schema, dropped when t ends.
+func SchemaURL(t *testing.T, base string) string {
+	t.Helper()
 	ctx := context.Background()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)

@@ -19,7 +19,7 @@ import (
 	"github.com/promgate/promgate/internal/webconfig"
 )
 
-func writeFile(t *testing.T, dir, name, content string) string {
+func writeFile(t testing.TB, dir, name, content string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
@@ -126,7 +126,17 @@ func TestWarnIfPlaintext(t *testing.T) {
 // address.
 func serveTLS(t *testing.T, yaml string, pki *promtest.PKI) string {
 	t.Helper()
-	c, err := webconfig.Load(writeFile(t, pki.Dir, "web-"+strings.ReplaceAll(t.Name(), "/", "-")+".yml", yaml))
+	return serveWith(t, yaml, pki)
+}
+
+// serveWith serves through a web config with this content ("": none).
+func serveWith(t testing.TB, yaml string, pki *promtest.PKI) string {
+	t.Helper()
+	file := ""
+	if yaml != "" {
+		file = writeFile(t, pki.Dir, "web-"+strings.NewReplacer("/", "-", " ", "-", ",", "").Replace(t.Name())+".yml", yaml)
+	}
+	c, err := webconfig.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,9 @@ type PKI struct {
 	// ClientCert is ClientCertFile/ClientKeyFile loaded; StrangerCert is a
 	// client certificate from another CA, which a verifying server refuses.
 	ClientCert, StrangerCert tls.Certificate
+	// StrangerCAFile is that other CA: a client trusting only it refuses
+	// the server.
+	StrangerCAFile string
 }
 
 // NewPKI makes a CA and its certificates in a new temporary directory.
@@ -58,6 +61,7 @@ func NewPKI(t testing.TB) *PKI {
 
 	other, otherKey := newCA(t, "some other CA")
 	strangerDir := t.TempDir()
+	p.StrangerCAFile = writePEM(t, strangerDir, "other-ca.pem", "CERTIFICATE", other.Raw)
 	cert, key := issue(t, strangerDir, "stranger", &x509.Certificate{Subject: pkix.Name{CommonName: "stranger"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, other, otherKey)
 	if p.StrangerCert, err = tls.LoadX509KeyPair(cert, key); err != nil {
 		t.Fatalf("load stranger certificate: %v", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/promgate/promgate/internal/app"
 	"github.com/promgate/promgate/internal/config"
 	"github.com/promgate/promgate/internal/server"
+	"github.com/promgate/promgate/internal/webconfig"
 )
 
 type serveFlags struct {
@@ -33,6 +34,8 @@ type serveFlags struct {
 	ratePerCredential                                  float64
 	logLevel, logFormat                                string
 	shutdownTimeout                                    time.Duration
+
+	webConfigFile string
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
@@ -57,6 +60,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.Float64Var(&f.ratePerCredential, "rate-limit", 0, "requests per second allowed per API credential on the proxy and write paths (0: unlimited)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log.format", "text", "text or json")
+	fs.StringVar(&f.webConfigFile, "web.config.file", "", "Prometheus web config file (exporter-toolkit): TLS, client certificates, HTTP/2, response headers; re-read on each new connection")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: promgate serve [flags]\n\nRuns the server. Every flag can also be set with PROMGATE_<FLAG> (dots and dashes as _),\nor in the --config.file YAML file.\n\nFlags:\n")
@@ -130,6 +134,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Checked before anything is opened: a bad file is a quick, clear stop.
+	web, err := webconfig.Load(f.webConfigFile)
+	if err != nil {
+		return err
+	}
 	// Bound before anything is opened: an address in use is reported at
 	// once, not after the stores have opened.
 	ln, err := net.Listen("tcp", f.listen)
@@ -153,6 +162,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		OwnerPassword:     os.Getenv("PROMGATE_OWNER_PASSWORD"),
 		Version:           version,
 		Logger:            logger,
+
+		SelfScrapeInProcess: web.File != "",
 	})
 	if err != nil {
 		return startError{err}
@@ -161,11 +172,12 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- web.Serve(ln, srv, logger) }()
+	web.WarnIfPlaintext(logger, ln.Addr())
 	a.StartSelfScrape(ctx, ln.Addr(), f.listen)
 	_, instance := app.SelfScrapeTarget(ln.Addr().(*net.TCPAddr), f.listen)
 	logger.Info("promgate listening", "address", ln.Addr().String(), "data_dir", f.dataDir, "version", version,
-		"query_url", fmt.Sprintf("http://%s%s1/api/v1/query?query=up", instance, server.ProxyPrefix))
+		"query_url", fmt.Sprintf("%s://%s%s1/api/v1/query?query=up", web.Scheme(), instance, server.ProxyPrefix))
 
 	select {
 	case err := <-serveErr:

@@ -55,6 +55,11 @@ type Config struct {
 	OwnerPassword string // for the first OWNER; empty: random, in a file
 	Version       string
 	Logger        *slog.Logger
+
+	// SelfScrapeInProcess makes the self-scrape call our /metrics handler
+	// directly instead of through the listener, which may need TLS or a
+	// client certificate the scraper does not hold (--web.config.file).
+	SelfScrapeInProcess bool
 }
 
 // CallerLimits is one caller's share of the query slots: MaxConcurrency
@@ -197,7 +202,11 @@ func queryLimits(cfg Config) server.QueryLimits {
 // at once, then every interval until Close.
 func (a *App) StartSelfScrape(ctx context.Context, addr net.Addr, listen string) {
 	url, instance := SelfScrapeTarget(addr.(*net.TCPAddr), listen)
-	scraper := a.TSDB.NewScraper(embedded.ScrapeOptions{URL: url, Job: "promgate", Instance: instance, Interval: a.cfg.ScrapeInterval, Logger: a.logger})
+	opts := embedded.ScrapeOptions{URL: url, Job: "promgate", Instance: instance, Interval: a.cfg.ScrapeInterval, Logger: a.logger}
+	if a.cfg.SelfScrapeInProcess {
+		opts.Transport = inProcessTransport{a.Handler}
+	}
+	scraper := a.TSDB.NewScraper(opts)
 	if err := scraper.ScrapeOnce(ctx); err != nil {
 		a.logger.Warn("first self-scrape failed", "url", url, "err", err)
 	}

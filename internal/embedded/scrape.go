@@ -25,6 +25,9 @@ type ScrapeOptions struct {
 	Interval time.Duration // 0 means 15s
 	Timeout  time.Duration // 0 means 10s
 	Logger   *slog.Logger
+
+	// Transport fetches URL; nil: over the network (http.DefaultTransport).
+	Transport http.RoundTripper
 }
 
 // Scraper scrapes one target into the store, the way a Prometheus scrape
@@ -50,7 +53,7 @@ func (s *Store) NewScraper(opts ScrapeOptions) *Scraper {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Scraper{store: s, opts: opts, client: &http.Client{Timeout: opts.Timeout}, previous: map[uint64]labels.Labels{}}
+	return &Scraper{store: s, opts: opts, client: &http.Client{Timeout: opts.Timeout, Transport: opts.Transport}, previous: map[uint64]labels.Labels{}}
 }
 
 // Run scrapes at once and then every interval until ctx ends.

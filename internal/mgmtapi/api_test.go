@@ -72,7 +72,7 @@ func TestLoginSessionAndCSRF(t *testing.T) {
 		sess.apply(r)
 		r.Header.Set(auth.CSRFHeader, "wrong")
 	}}
-	cred := e.credCaller(&u, auth.CredentialSpec{})
+	cred := e.credCaller(&u, auth.CredentialSpec{Scope: access.ScopeRead | access.ScopeWrite})
 	newCred := map[string]any{"name": "x"}
 
 	tests := []struct {
@@ -173,13 +173,14 @@ func TestCredentialCreateRules(t *testing.T) {
 	ctx := context.Background()
 	owner := e.user("olga", access.RoleOwner)
 	sess := e.sessionCaller(&owner)
-	plain := e.credCaller(&owner, auth.CredentialSpec{})
-	withSelector := e.credCaller(&owner, auth.CredentialSpec{Selector: `{env="prod"}`})
-	onlyDS2 := e.credCaller(&owner, auth.CredentialSpec{DataSourceIDs: []int64{2}})
+	plain := e.credCaller(&owner, auth.CredentialSpec{Scope: access.ScopeRead | access.ScopeWrite})
+	withSelector := e.credCaller(&owner, auth.CredentialSpec{Selector: `{env="prod"}`, Scope: access.ScopeRead | access.ScopeWrite})
+	onlyDS2 := e.credCaller(&owner, auth.CredentialSpec{DataSourceIDs: []int64{2}, Scope: access.ScopeRead | access.ScopeWrite})
 	readOnly := e.credCaller(&owner, auth.CredentialSpec{Scope: access.ScopeRead})
+	writeOnly := e.credCaller(&owner, auth.CredentialSpec{Scope: access.ScopeWrite})
 	exp := time.Now().Add(time.Hour)
-	shortLived := e.credCaller(&owner, auth.CredentialSpec{ExpiresAt: &exp})
-	globalOwner := e.credCaller(nil, auth.CredentialSpec{Role: access.RoleOwner})
+	shortLived := e.credCaller(&owner, auth.CredentialSpec{ExpiresAt: &exp, Scope: access.ScopeRead | access.ScopeWrite})
+	globalOwner := e.credCaller(nil, auth.CredentialSpec{Role: access.RoleOwner, Scope: access.ScopeRead | access.ScopeWrite})
 
 	past := time.Now().Add(-time.Hour).Format(time.RFC3339)
 	tests := []struct {
@@ -229,6 +230,9 @@ func TestCredentialCreateRules(t *testing.T) {
 		}},
 		{"DS-limited credential may not create users", onlyDS2, "/api-server/v1/users", map[string]any{"login": "evil", "password": "evil-password"}, 403, nil},
 		{"read-only credential may not mint write", readOnly, "/api-server/v1/credentials", map[string]any{"name": "x", "scope": "read,write"}, 403, nil},
+		{"read-only credential mints nothing", readOnly, "/api-server/v1/credentials", map[string]any{"name": "x", "scope": "read"}, 403, nil},
+		{"write-only credential mints nothing", writeOnly, "/api-server/v1/credentials", map[string]any{"name": "x", "scope": "write"}, 403, nil},
+		{"read,write credential mints write-only", plain, "/api-server/v1/credentials", map[string]any{"name": "x", "scope": "write"}, 201, nil},
 		{"short-lived credential passes its expiry on", shortLived, "/api-server/v1/credentials", map[string]any{"name": "x"}, 201, func(t *testing.T, c credentialJSON) {
 			if c.ExpiresAt == nil || c.ExpiresAt.After(exp.Add(time.Second)) {
 				t.Errorf("expiry %v, want at most %v", c.ExpiresAt, exp)
@@ -413,7 +417,7 @@ func TestEndpoints(t *testing.T) {
 func TestUnknownPathsAndBadInput(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	u := e.user("oscar", access.RoleOwner)
-	c := e.credCaller(&u, auth.CredentialSpec{})
+	c := e.credCaller(&u, auth.CredentialSpec{Scope: access.ScopeRead | access.ScopeWrite})
 	tests := []struct {
 		name, method, path string
 		body               any

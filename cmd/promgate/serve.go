@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/promgate/promgate/internal/app"
+	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/config"
 	"github.com/promgate/promgate/internal/server"
 )
@@ -30,6 +31,8 @@ type serveFlags struct {
 	ratePerCredential                                  float64
 	logLevel, logFormat                                string
 	shutdownTimeout                                    time.Duration
+	authMaxFailures                                    int
+	authFailureWindow, authLockout                     time.Duration
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
@@ -49,6 +52,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.IntVar(&f.maxSamples, "query.max-samples", 50_000_000, "maximum samples a query may load into memory")
 	fs.IntVar(&f.maxConcurrency, "query.max-concurrency", 20, "maximum queries evaluated at once by the embedded engine")
 	fs.Float64Var(&f.ratePerCredential, "rate-limit", 0, "requests per second allowed per API credential on the proxy and write paths (0: unlimited)")
+	fs.IntVar(&f.authMaxFailures, "auth.max-failures", auth.DefaultMaxFailures, "failed authentications of one credential key or login from one address within --auth.failure-window before further ones are refused (10x that from all addresses; that many distinct failing keys or logins from one address); a credential that worked in the last 24h is never refused")
+	fs.DurationVar(&f.authFailureWindow, "auth.failure-window", auth.DefaultFailureWindow, "window in which failed authentications are counted")
+	fs.DurationVar(&f.authLockout, "auth.lockout", auth.DefaultLockout, "how long refused authentication attempts stay refused (429 with Retry-After)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log.format", "text", "text or json")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
@@ -68,6 +74,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	}
 	if err := config.Apply(fs, configFile, os.LookupEnv); err != nil {
 		return nil, usageError{err.Error()}
+	}
+	if f.authMaxFailures < 1 || f.authFailureWindow <= 0 || f.authLockout <= 0 {
+		return nil, usageError{"--auth.max-failures must be at least 1, --auth.failure-window and --auth.lockout positive"}
 	}
 	return f, nil
 }
@@ -108,6 +117,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxSamples:        f.maxSamples,
 		MaxConcurrency:    f.maxConcurrency,
 		RatePerCredential: f.ratePerCredential,
+		AuthMaxFailures:   f.authMaxFailures,
+		AuthFailureWindow: f.authFailureWindow,
+		AuthLockout:       f.authLockout,
 		OwnerPassword:     os.Getenv("PROMGATE_OWNER_PASSWORD"),
 		Version:           version,
 		Logger:            logger,

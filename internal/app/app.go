@@ -44,6 +44,11 @@ type Config struct {
 	MaxConcurrency   int
 	// RatePerCredential is requests per second per API credential; 0: none.
 	RatePerCredential float64
+	// AuthMaxFailures, AuthFailureWindow and AuthLockout configure the
+	// failure limiter (auth.Options); zero values take its defaults.
+	AuthMaxFailures   int
+	AuthFailureWindow time.Duration
+	AuthLockout       time.Duration
 	// SecretKeyFile holds the key that encrypts data source secrets;
 	// empty: <DataDir>/secret.key, created on first start.
 	SecretKeyFile string
@@ -113,7 +118,8 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	if err := auth.EnsureInitialOwner(ctx, a.Store, cfg.DataDir, cfg.OwnerPassword, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("create initial owner: %w", err)
 	}
-	a.Auth = auth.New(auth.Options{Store: a.Store, Logger: cfg.Logger})
+	a.Auth = auth.New(auth.Options{Store: a.Store, Logger: cfg.Logger,
+		MaxFailures: cfg.AuthMaxFailures, FailureWindow: cfg.AuthFailureWindow, Lockout: cfg.AuthLockout})
 	a.closers = append(a.closers, a.Auth.Close)
 
 	dsAPI, err := a.remoteDataSources(cfg)

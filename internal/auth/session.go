@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/store"
@@ -21,7 +20,8 @@ const CSRFHeader = "X-CSRF-Token"
 // caller cannot tell which.
 var ErrLoginFailed = errors.New("invalid login or password")
 
-// ErrRateLimited means the client address is refused for a while.
+// ErrRateLimited means the failure limiter refuses the attempt for a while
+// (see RateLimitedError).
 var ErrRateLimited = errors.New("too many failed attempts")
 
 func randomURLToken(n int) (string, error) {
@@ -44,23 +44,22 @@ func (a *Authenticator) dummyPasswordHash() string {
 	return a.dummyHash
 }
 
-// RetryAfter returns how long r's client address is still refused, or 0.
-// Check it before Login, and before anything that touches the store.
-func (a *Authenticator) RetryAfter(r *http.Request) time.Duration {
-	return a.limit.blocked(a.ClientIP(r), a.now())
-}
-
 // Login checks login and password, starts a session, sets its cookie on w
 // and returns the principal and the session's CSRF token. Failures count
-// against the client address.
+// against the login name and the client address (see limiter.go); a
+// refused attempt returns a *RateLimitedError before any password check.
 func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *http.Request, login, password string) (*access.Principal, string, error) {
 	ip := a.ClientIP(r)
 	now := a.now()
-	if a.limit.blocked(ip, now) > 0 {
-		return nil, "", ErrRateLimited
+	subj := loginSubject(login)
+	if len(login) > maxLoginLen {
+		subj = loginSubject("") // bounded bucket names
+	}
+	if d := a.limit.retryAfter(ip, subj, now); d > 0 {
+		return nil, "", &RateLimitedError{RetryAfter: d}
 	}
 	fail := func(target, detail string) (*access.Principal, string, error) {
-		a.limit.fail(ip, now)
+		a.failed(r, ip, subj, now)
 		a.audit(ctx, Actor{Name: "anonymous", RemoteAddr: ip}, "login.failure", target, detail)
 		return nil, "", ErrLoginFailed
 	}

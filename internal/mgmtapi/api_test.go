@@ -138,6 +138,77 @@ func TestLoginRateLimited(t *testing.T) {
 	}
 }
 
+// TestLoginThrottledPerLogin: password failures are counted per login name
+// from one address (MaxFailures), per login name from all addresses
+// (10*MaxFailures) and per address over distinct login names (MaxFailures,
+// against password spraying). One user's wrong passwords never refuse
+// another user's login from the same address, and open sessions are never
+// refused.
+func TestLoginThrottledPerLogin(t *testing.T) {
+	clientIP := func(r *http.Request) string { return r.Header.Get("X-Test-Client") }
+	e := newEnv(t, envOptions{auth: auth.Options{MaxFailures: 3, ClientIP: clientIP}})
+	bob := e.user("bob", access.RoleViewer)
+	e.user("alice", access.RoleViewer)
+	bobSession := e.sessionCaller(&bob)
+	login := func(addr, name, password string) (int, *http.Response) {
+		t.Helper()
+		c := caller{apply: func(r *http.Request) { r.Header.Set("X-Test-Client", addr) }}
+		s, resp, body := e.do(c, "POST", "/api-server/v1/login", map[string]string{"login": name, "password": password})
+		if s == 200 {
+			for _, ck := range resp.Cookies() {
+				e.secret(ck.Value)
+			}
+		} else {
+			errorType(t, body)
+		}
+		return s, resp
+	}
+	want := func(what string, got, want int) {
+		t.Helper()
+		if got != want {
+			t.Fatalf("%s: %d, want %d", what, got, want)
+		}
+	}
+
+	for i := range 3 {
+		s, _ := login("10.0.0.1", "bob", "wrong-password")
+		want(fmt.Sprintf("bob's wrong password %d", i+1), s, 401)
+	}
+	s, resp := login("10.0.0.1", "BOB", "pw-bob-secret")
+	want("bob (any case) from the guessing address", s, 429)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	s, _ = login("10.0.0.1", "alice", "pw-alice-secret")
+	want("alice from the same address", s, 200)
+	s, _ = login("10.0.0.2", "bob", "pw-bob-secret")
+	want("bob from another address", s, 200)
+
+	// Guessing bob's password from many addresses stops at 10*MaxFailures
+	// (3 of them were made above).
+	for i := range 27 {
+		s, _ := login(fmt.Sprintf("10.1.0.%d", i), "bob", "wrong-password")
+		want(fmt.Sprintf("spread guess %d", i+1), s, 401)
+	}
+	s, _ = login("10.2.0.1", "bob", "pw-bob-secret")
+	want("bob from a fresh address while guessed everywhere", s, 429)
+	if status, _, body := e.do(bobSession, "GET", "/api-server/v1/me", nil); status != 200 {
+		t.Fatalf("bob's open session: %d %s", status, body)
+	}
+	s, _ = login("10.2.0.1", "alice", "pw-alice-secret")
+	want("alice meanwhile", s, 200)
+
+	// Password spraying: distinct login names from one address.
+	for i, name := range []string{"carol", "dave", "erin"} {
+		s, _ := login("10.3.0.1", name, "Winter2026!")
+		want(fmt.Sprintf("sprayed login %d", i+1), s, 401)
+	}
+	s, _ = login("10.3.0.1", "frank", "Winter2026!")
+	want("fourth sprayed login", s, 429)
+	s, _ = login("10.3.0.2", "alice", "pw-alice-secret")
+	want("alice from another address", s, 200)
+}
+
 func TestLastOwner(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	owner := e.user("root", access.RoleOwner)

@@ -220,10 +220,6 @@ func meOf(p *access.Principal, csrf string) meResponse {
 }
 
 func (h *api) login(w http.ResponseWriter, r *http.Request) {
-	if d := h.a.RetryAfter(r); d > 0 {
-		auth.WriteTooManyRequests(w, d)
-		return
-	}
 	// A JSON content type cannot be sent cross-site without a CORS
 	// preflight, which blocks login CSRF from plain HTML forms.
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
@@ -238,7 +234,7 @@ func (h *api) login(w http.ResponseWriter, r *http.Request) {
 	p, csrf, err := h.a.Login(r.Context(), w, r, req.Login, req.Password)
 	switch {
 	case errors.Is(err, auth.ErrRateLimited):
-		auth.WriteTooManyRequests(w, max(h.a.RetryAfter(r), time.Second))
+		auth.WriteTooManyRequests(w, auth.RetryAfterOf(err))
 		return
 	case errors.Is(err, auth.ErrLoginFailed):
 		// No WWW-Authenticate: this is a form login, not basic auth.

@@ -72,6 +72,9 @@ type bucket struct {
 	windowStart  time.Time
 	count        int
 	blockedUntil time.Time
+	// inAddress (subject-from-address buckets): this subject is counted in
+	// its address's bucket of distinct subjects for the current window.
+	inAddress bool
 }
 
 type limiterConfig struct {
@@ -122,6 +125,70 @@ func (l *failureLimiter) retryAfter(addr string, s subject, now time.Time) time.
 	a := addressKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.refusedFor(a, s, now)
+}
+
+// fail records a failed attempt by s from addr and reports whether it made
+// a bucket start refusing.
+func (l *failureLimiter) fail(addr string, s subject, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.countAll(addressKey(addr), s, now).tripped()
+}
+
+// reservation is an attempt counted as failed before it was checked.
+type reservation struct {
+	addr   string
+	subj   subject
+	counts countedAll
+}
+
+// reserve counts an attempt by s from addr as failed before it is checked,
+// so that attempts in flight at once cannot overshoot the limit, or returns
+// how long it is refused. Passwords use it: their check is slow and they
+// may be guessable. (Credentials count after the check: a fresh agent's
+// burst of valid requests must not be refused, and their tokens carry 190
+// random bits, so a few guesses in flight change nothing.)
+func (l *failureLimiter) reserve(addr string, s subject, now time.Time) (reservation, time.Duration) {
+	a := addressKey(addr)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d := l.refusedFor(a, s, now); d > 0 {
+		return reservation{}, d
+	}
+	return reservation{addr: a, subj: s, counts: l.countAll(a, s, now)}, 0
+}
+
+// giveBack undoes what r counted: the attempt did not fail (or failed on
+// our side, e.g. the store). With succeeded, it also forgets the failures
+// of its subject from its address: someone who just proved they know the
+// secret gets their full allowance back there.
+func (l *failureLimiter) giveBack(r reservation, succeeded bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	live := func(c counted) bool {
+		// Not evicted, and not counting afresh since.
+		return c.b != nil && l.buckets[c.key] == c.b && c.b.windowStart.Equal(c.window)
+	}
+	for i, c := range r.counts {
+		if !live(c) {
+			continue
+		}
+		c.b.count--
+		if c.trip {
+			c.b.blockedUntil = time.Time{}
+		}
+		if i == 2 && live(r.counts[0]) {
+			r.counts[0].b.inAddress = false
+		}
+	}
+	if pair := r.counts[0]; succeeded && live(pair) && pair.b.blockedUntil.IsZero() {
+		pair.b.count = 0
+	}
+}
+
+// refusedFor is retryAfter for an address key. Caller holds mu.
+func (l *failureLimiter) refusedFor(a string, s subject, now time.Time) time.Duration {
 	var d time.Duration
 	for _, k := range [...]bucketKey{{a, s}, {"", s}, {a, subject{}}} {
 		if b, ok := l.buckets[k]; ok && now.Before(b.blockedUntil) {
@@ -131,46 +198,59 @@ func (l *failureLimiter) retryAfter(addr string, s subject, now time.Time) time.
 	return d
 }
 
-// fail records a failed attempt by s from addr and reports whether it made
-// a bucket start refusing.
-func (l *failureLimiter) fail(addr string, s subject, now time.Time) bool {
-	a := addressKey(addr)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	pair, firstInWindow, blocked := l.count(bucketKey{a, s}, now, l.cfg.max)
-	_, _, all := l.count(bucketKey{"", s}, now, l.cfg.max*allAddressesFactor)
-	var spray bool
-	// The address's bucket counts distinct subjects: a client retrying one
-	// bad credential is one subject, however often it retries.
-	if firstInWindow || pair == nil {
-		_, _, spray = l.count(bucketKey{a, subject{}}, now, l.cfg.max)
-	}
-	return blocked || all || spray
+// counted is one bucket's share of a failure, enough to give it back.
+type counted struct {
+	key    bucketKey
+	b      *bucket   // nil: not tracked (no room)
+	window time.Time // the bucket's window when counted
+	trip   bool      // this failure made the bucket refuse
 }
 
-// count adds a failure to bucket k. It returns the bucket (nil when there
-// was no room to track it), whether this is the bucket's first failure in
-// its window, and whether the bucket started refusing. Caller holds mu.
-func (l *failureLimiter) count(k bucketKey, now time.Time, limit int) (*bucket, bool, bool) {
+type countedAll [3]counted
+
+func (c countedAll) tripped() bool { return c[0].trip || c[1].trip || c[2].trip }
+
+// countAll counts a failure of s from address key a in its three buckets.
+// The address's bucket counts distinct subjects: a client retrying one bad
+// credential is one subject, however often it retries. Caller holds mu.
+func (l *failureLimiter) countAll(a string, s subject, now time.Time) countedAll {
+	var out countedAll
+	out[0] = l.count(bucketKey{a, s}, now, l.cfg.max)
+	out[1] = l.count(bucketKey{"", s}, now, l.cfg.max*allAddressesFactor)
+	if pair := out[0].b; pair == nil || !pair.inAddress {
+		out[2] = l.count(bucketKey{a, subject{}}, now, l.cfg.max)
+		if pair != nil {
+			pair.inAddress = true
+		}
+	}
+	return out
+}
+
+// count adds a failure to bucket k (limit: failures in a window before it
+// refuses). Caller holds mu.
+func (l *failureLimiter) count(k bucketKey, now time.Time, limit int) counted {
 	b, ok := l.buckets[k]
 	if !ok {
 		if !l.makeRoom(now) {
-			return nil, true, false
+			return counted{key: k}
 		}
 		b = &bucket{windowStart: now}
 		l.buckets[k] = b
 	}
+	if !b.blockedUntil.IsZero() && !now.Before(b.blockedUntil) {
+		// The lockout is over: a fresh allowance.
+		b.windowStart, b.count, b.blockedUntil, b.inAddress = now, 0, time.Time{}, false
+	}
 	if now.Sub(b.windowStart) >= l.cfg.window {
-		b.windowStart, b.count = now, 0
+		b.windowStart, b.count, b.inAddress = now, 0, false
 	}
 	b.count++
-	first := b.count == 1
-	if b.count >= limit {
+	c := counted{key: k, b: b, window: b.windowStart}
+	if b.count >= limit && b.blockedUntil.IsZero() {
 		b.blockedUntil = now.Add(l.cfg.lockout)
-		b.windowStart, b.count = now, 0
-		return b, first, true
+		c.trip = true
 	}
-	return b, first, false
+	return c
 }
 
 // makeRoom reports whether a new bucket fits, evicting when the map is full:

@@ -214,3 +214,37 @@ func TestLimiterMemoryBounded(t *testing.T) {
 		t.Fatal("the flood freed a refused key")
 	}
 }
+
+// TestLimiterGiveBack: a success gives back what it counted and clears its
+// subject's count from its address, and typo-success cycles never add up to
+// a refusal of the address.
+func TestLimiterGiveBack(t *testing.T) {
+	l := newFailureLimiter(limiterConfig{max: 3, window: time.Minute, lockout: time.Minute})
+	now := time.Now()
+	bob := loginSubject("bob")
+	for i := range 10 {
+		if _, d := l.reserve("192.0.2.1", bob, now); d > 0 {
+			t.Fatalf("cycle %d: typo refused", i)
+		}
+		r, d := l.reserve("192.0.2.1", bob, now)
+		if d > 0 {
+			t.Fatalf("cycle %d: right password refused", i)
+		}
+		l.giveBack(r, true)
+	}
+	if d := l.retryAfter("192.0.2.1", loginSubject("alice"), now); d > 0 {
+		t.Fatal("typo-success cycles refused the address")
+	}
+	// Ten typos in all count for bob from all addresses (limit 30).
+	for range 19 {
+		l.fail("192.0.2.2", bob, now)
+		l.giveBack(reservation{}, false) // a zero reservation gives back nothing
+	}
+	if d := l.retryAfter("192.0.2.3", bob, now); d > 0 {
+		t.Fatal("29 failures refused bob everywhere")
+	}
+	l.fail("192.0.2.4", bob, now)
+	if d := l.retryAfter("192.0.2.3", bob, now); d == 0 {
+		t.Fatal("30 failures did not refuse bob everywhere")
+	}
+}

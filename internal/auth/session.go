@@ -55,13 +55,35 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 	if len(login) > maxLoginLen {
 		subj = loginSubject("") // bounded bucket names
 	}
-	if d := a.limit.retryAfter(ip, subj, now); d > 0 {
+	// Counted as failed before the (slow) check, so that guesses sent at
+	// once cannot overshoot the limit; given back unless it fails.
+	res, d := a.limit.reserve(ip, subj, now)
+	if d > 0 {
 		return nil, "", &RateLimitedError{RetryAfter: d}
 	}
+	// outcome settles the reservation: a failure stays counted.
+	const (
+		failedHere = iota
+		failedOurs
+		succeeded
+	)
+	outcome := failedHere
+	defer func() {
+		if outcome != failedHere {
+			a.limit.giveBack(res, outcome == succeeded)
+		}
+	}()
 	fail := func(target, detail string) (*access.Principal, string, error) {
-		a.failed(r, ip, subj, now)
+		if res.counts.tripped() {
+			a.log.WarnContext(ctx, "further failing attempts refused for a while", "client", ip)
+		}
 		a.audit(ctx, Actor{Name: "anonymous", RemoteAddr: ip}, "login.failure", target, detail)
 		return nil, "", ErrLoginFailed
+	}
+	// errOurs is a failure on our side: the attempt is not counted.
+	errOurs := func(err error) (*access.Principal, string, error) {
+		outcome = failedOurs
+		return nil, "", err
 	}
 	if login == "" || len(login) > maxLoginLen || len(password) > MaxPasswordLen {
 		return fail("", "malformed login request")
@@ -74,7 +96,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		return fail("", "unknown login")
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("look up user for login: %w", err)
+		return errOurs(fmt.Errorf("look up user for login: %w", err))
 	}
 	if err := VerifyPassword(u.PasswordHash, password); err != nil {
 		if !errors.Is(err, ErrPasswordMismatch) {
@@ -87,15 +109,15 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 	}
 	role, err := access.ParseRole(u.Role)
 	if err != nil {
-		return nil, "", fmt.Errorf("user %d has an unreadable role: %w", u.ID, err)
+		return errOurs(fmt.Errorf("user %d has an unreadable role: %w", u.ID, err))
 	}
 	sid, err := randomURLToken(32)
 	if err != nil {
-		return nil, "", fmt.Errorf("new session id: %w", err)
+		return errOurs(fmt.Errorf("new session id: %w", err))
 	}
 	csrf, err := randomURLToken(24)
 	if err != nil {
-		return nil, "", fmt.Errorf("new csrf token: %w", err)
+		return errOurs(fmt.Errorf("new csrf token: %w", err))
 	}
 	sess := store.Session{
 		IDHash:    HashToken(sid),
@@ -105,7 +127,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		ExpiresAt: now.Add(a.opts.SessionTTL),
 	}
 	if err := a.st.CreateSession(ctx, sess); err != nil {
-		return nil, "", fmt.Errorf("create session: %w", err)
+		return errOurs(fmt.Errorf("create session: %w", err))
 	}
 	// A password change or disable that committed after the checks above
 	// did not see this session to delete it. The store orders the two (see
@@ -117,10 +139,10 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 			a.log.ErrorContext(ctx, "delete session of a login overtaken by a user change", "user_id", u.ID, "err", derr)
 		}
 		if err != nil {
-			return nil, "", fmt.Errorf("re-check user after creating session: %w", err)
+			return errOurs(fmt.Errorf("re-check user after creating session: %w", err))
 		}
 		a.audit(ctx, Actor{Name: u.Login, RemoteAddr: ip}, "login.failure", "user:"+u.Login, "password changed or user disabled during login")
-		return nil, "", ErrLoginFailed
+		return errOurs(ErrLoginFailed) // the password was right: not a guess
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     a.opts.CookieName,
@@ -131,6 +153,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		Secure:   a.isTLS(r),
 		SameSite: http.SameSiteLaxMode,
 	})
+	outcome = succeeded
 	a.audit(ctx, Actor{Name: u.Login, RemoteAddr: ip}, "login.success", "user:"+u.Login, "")
 	return &access.Principal{Kind: access.KindSession, UserID: u.ID, Login: u.Login, Role: role, Scope: access.ScopeRead}, csrf, nil
 }

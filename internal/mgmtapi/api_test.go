@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,6 +208,42 @@ func TestLoginThrottledPerLogin(t *testing.T) {
 	want("fourth sprayed login", s, 429)
 	s, _ = login("10.3.0.2", "alice", "pw-alice-secret")
 	want("alice from another address", s, 200)
+
+	// Guesses sent at once cannot overshoot the limit: each counts before
+	// its (slow) password check, and only a success gives its count back.
+	e.user("gina", access.RoleViewer)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, _ := login("10.4.0.1", "gina", "wrong-password")
+			mu.Lock()
+			statuses[s]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if statuses[401] != 3 || statuses[429] != 9 {
+		t.Fatalf("12 guesses at once: %v, want 3 x 401 and 9 x 429", statuses)
+	}
+	// A right password gives back what it counted, and clears its own
+	// address's count: two typos, a success, then the full allowance again.
+	e.user("hank", access.RoleViewer)
+	for range 2 {
+		s, _ := login("10.5.0.1", "hank", "wrong-password")
+		want("hank's typo", s, 401)
+	}
+	s, _ = login("10.5.0.1", "hank", "pw-hank-secret")
+	want("hank's password", s, 200)
+	for range 2 {
+		s, _ := login("10.5.0.1", "hank", "wrong-password")
+		want("hank's later typo", s, 401)
+	}
+	s, _ = login("10.5.0.1", "hank", "pw-hank-secret")
+	want("hank's password again", s, 200)
 }
 
 func TestLastOwner(t *testing.T) {

@@ -90,7 +90,7 @@ func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fs.StringVar(&c.role, "role", "", "role of a global credential: VIEWER, EDITOR or OWNER")
 		fs.StringVar(&c.name, "name", "", "name of the credential")
 		fs.StringVar(&c.expires, "expires", "", "lifetime, e.g. 720h or 30d (default: never expires)")
-		fs.StringVar(&c.scope, "scope", "read", "read, write or read,write")
+		fs.StringVar(&c.scope, "scope", "read", "read (queries, management reads), write (remote_write) or read,write (also management changes)")
 		fs.StringVar(&c.datasources, "datasource", "", "comma-separated data source ids (default: all)")
 		fs.StringVar(&c.selector, "selector", "", `label selector every read is confined to, e.g. {env="prod"}`)
 		fs.StringVar(&c.output, "output", "text", "text or json")

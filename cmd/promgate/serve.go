@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/promgate/promgate/internal/app"
+	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/config"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/webconfig"
@@ -36,6 +37,8 @@ type serveFlags struct {
 	shutdownTimeout                                    time.Duration
 
 	webConfigFile string
+	authMaxFailures                                    int
+	authFailureWindow, authLockout                     time.Duration
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
@@ -58,6 +61,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.IntVar(&f.maxQueuedPerCaller, "query.max-queued-per-caller", 4, "queries of one caller that may wait for a slot beyond its share; more get 429 at once")
 	fs.DurationVar(&f.queueTimeout, "query.queue-timeout", 10*time.Second, "how long a queued query waits for a slot before 429")
 	fs.Float64Var(&f.ratePerCredential, "rate-limit", 0, "requests per second allowed per API credential on the proxy and write paths (0: unlimited)")
+	fs.IntVar(&f.authMaxFailures, "auth.max-failures", auth.DefaultMaxFailures, "failed authentications of one credential key or login from one address within --auth.failure-window before further ones are refused (10x that from all addresses; that many distinct failing keys or logins from one address); a credential that worked in the last 24h is never refused")
+	fs.DurationVar(&f.authFailureWindow, "auth.failure-window", auth.DefaultFailureWindow, "window in which failed authentications are counted")
+	fs.DurationVar(&f.authLockout, "auth.lockout", auth.DefaultLockout, "how long refused authentication attempts stay refused (429 with Retry-After)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log.format", "text", "text or json")
 	fs.StringVar(&f.webConfigFile, "web.config.file", "", "Prometheus web config file (exporter-toolkit): TLS, client certificates, HTTP/2, response headers; re-read on each new connection")
@@ -81,6 +87,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	}
 	if err := f.checkQueryLimits(); err != nil {
 		return nil, usageError{err.Error()}
+	}
+	if f.authMaxFailures < 1 || f.authFailureWindow <= 0 || f.authLockout <= 0 {
+		return nil, usageError{"--auth.max-failures must be at least 1, --auth.failure-window and --auth.lockout positive"}
 	}
 	return f, nil
 }
@@ -159,6 +168,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxConcurrency:    f.maxConcurrency,
 		PerCaller:         app.CallerLimits{MaxConcurrency: f.maxPerCaller, MaxQueued: noneIfZero(f.maxQueuedPerCaller), QueueTimeout: f.queueTimeout},
 		RatePerCredential: f.ratePerCredential,
+		AuthMaxFailures:   f.authMaxFailures,
+		AuthFailureWindow: f.authFailureWindow,
+		AuthLockout:       f.authLockout,
 		OwnerPassword:     os.Getenv("PROMGATE_OWNER_PASSWORD"),
 		Version:           version,
 		Logger:            logger,

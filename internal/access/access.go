@@ -140,58 +140,113 @@ type Action int
 const (
 	ActionQuery                   Action = iota + 1 // read metrics through the proxy
 	ActionWrite                                     // remote_write into the embedded store
-	ActionManageOwnCredentials                      // create/list/revoke own credentials
+	ActionManageOwnCredentials                      // create/revoke own credentials
 	ActionViewEndpoints                             // see query endpoint URLs
 	ActionListUsers                                 // User Directory read
-	ActionManageUsers                               // add users, change roles, disable, delete
-	ActionManageGlobalCredentials                   // Global Settings → API Credentials
-	ActionManageDataSources                         // add/remove/test data sources
+	ActionManageUsers                               // add users, change roles, passwords, disable, delete
+	ActionManageGlobalCredentials                   // create/revoke global credentials
+	ActionManageDataSources                         // add/change/remove/test data sources
 	ActionViewAudit                                 // read the audit log of security events
+	ActionListOwnCredentials                        // list own credentials
+	ActionListGlobalCredentials                     // list global credentials
+	ActionViewDataSourceSettings                    // see a data source's URL, headers, auth user
 )
 
-// minRole is the role table of reference/user-roles.md as it applies here.
-func minRole(a Action) (Role, bool) {
-	switch a {
-	case ActionQuery:
-		return RoleViewer, true
-	case ActionWrite, ActionManageOwnCredentials, ActionViewEndpoints, ActionListUsers:
-		return RoleEditor, true
-	case ActionManageUsers, ActionManageGlobalCredentials, ActionManageDataSources, ActionViewAudit:
-		return RoleOwner, true
-	}
-	return RoleNone, false
+// limitRule says which credential limits exclude an action.
+type limitRule uint8
+
+const (
+	// noSelector: a credential with a label selector may not do it.
+	noSelector limitRule = 1 << iota
+	// noDataSourceLimit: a credential limited to some data sources may not.
+	noDataSourceLimit
+)
+
+// rule is one row of the permission table.
+type rule struct {
+	// min is the least role that may do it.
+	min Role
+	// scope is what a credential needs: read to read, read and write to
+	// change anything (write alone is remote_write). Sessions are people
+	// at a browser and are limited by role only.
+	scope Scope
+	// credentialOnly: only an API credential may do it (remote_write).
+	credentialOnly bool
+	// userOnly: a global credential has no user and may not do it.
+	userOnly bool
+	// limits a credential must not carry.
+	limits limitRule
 }
 
-// Can reports whether the principal's role and scope allow the action.
-// A credential with a label selector may never manage credentials, users or
-// data sources: it could otherwise mint itself a wider one.
+// permission is the permission table: the role table of
+// reference/user-roles.md with the scope and limits a credential needs.
+//
+// Every change through the management API needs read and write: write
+// because it changes something, and read because each of them can hand out
+// read access (a user's session, a new credential, a data source's stored
+// secret sent to a URL of the caller's choosing). So a read-only credential
+// changes nothing, and a write-only one (a Prometheus agent's) only writes
+// samples.
+//
+// Managing users, global credentials or data sources would let a credential
+// limited to some data sources or a selector escape its limits (e.g. by
+// creating an OWNER user), so only an unlimited credential may do it. A
+// limited credential may mint own credentials only within its own limits;
+// the management API checks that subset rule.
+func permission(a Action) (rule, bool) {
+	const (
+		read      = ScopeRead
+		write     = ScopeWrite
+		change    = ScopeRead | ScopeWrite
+		unlimited = noSelector | noDataSourceLimit
+	)
+	switch a {
+	case ActionQuery:
+		return rule{min: RoleViewer, scope: read}, true
+	case ActionWrite:
+		return rule{min: RoleEditor, scope: write, credentialOnly: true}, true
+	case ActionListOwnCredentials:
+		return rule{min: RoleEditor, scope: read, userOnly: true, limits: noSelector}, true
+	case ActionManageOwnCredentials:
+		return rule{min: RoleEditor, scope: change, userOnly: true, limits: noSelector}, true
+	case ActionViewEndpoints, ActionListUsers:
+		return rule{min: RoleEditor, scope: read}, true
+	case ActionManageUsers, ActionManageGlobalCredentials, ActionManageDataSources:
+		return rule{min: RoleOwner, scope: change, limits: unlimited}, true
+	case ActionListGlobalCredentials, ActionViewDataSourceSettings, ActionViewAudit:
+		return rule{min: RoleOwner, scope: read, limits: unlimited}, true
+	}
+	return rule{}, false
+}
+
+// Can reports whether the principal's role, kind, scope and limits allow
+// the action, by the permission table.
 func (p *Principal) Can(a Action) bool {
 	if p == nil {
 		return false
 	}
-	need, ok := minRole(a)
-	if !ok || !p.Role.AtLeast(need) {
+	r, ok := permission(a)
+	if !ok || !p.Role.AtLeast(r.min) {
 		return false
 	}
-	switch a {
-	case ActionQuery:
-		return !p.IsCredential() || p.Scope.Has(ScopeRead)
-	case ActionWrite:
-		return p.IsCredential() && p.Scope.Has(ScopeWrite)
-	case ActionViewEndpoints, ActionListUsers:
-		return true
-	case ActionManageOwnCredentials:
-		// A global credential has no user, so it has no "own" credentials.
-		// A limited credential may mint only credentials within its own
-		// limits; the management API checks that subset rule.
-		return p.Kind != KindGlobalCredential && (!p.IsCredential() || p.Selector == "")
-	default:
-		// Managing users, global credentials or data sources would let a
-		// credential limited to some data sources or a selector escape its
-		// limits (e.g. by creating an OWNER user), so only an unlimited
-		// credential may do it.
-		return !p.IsCredential() || (p.Selector == "" && p.DataSourceIDs == nil)
+	if !p.IsCredential() {
+		return p.Kind == KindSession && !r.credentialOnly
 	}
+	switch {
+	case !p.Scope.Has(r.scope),
+		r.userOnly && p.Kind == KindGlobalCredential,
+		r.limits&noSelector != 0 && p.Selector != "",
+		r.limits&noDataSourceLimit != 0 && p.DataSourceIDs != nil:
+		return false
+	}
+	return true
+}
+
+// Changes reports whether the action changes state (and so needs the write
+// scope as well as read for a credential).
+func (a Action) Changes() bool {
+	r, ok := permission(a)
+	return ok && r.scope.Has(ScopeWrite)
 }
 
 // Actions lists every action, in a stable order, e.g. to tell a UI which
@@ -200,7 +255,7 @@ func Actions() []Action {
 	return []Action{
 		ActionQuery, ActionWrite, ActionManageOwnCredentials, ActionViewEndpoints,
 		ActionListUsers, ActionManageUsers, ActionManageGlobalCredentials, ActionManageDataSources,
-		ActionViewAudit,
+		ActionViewAudit, ActionListOwnCredentials, ActionListGlobalCredentials, ActionViewDataSourceSettings,
 	}
 }
 
@@ -225,6 +280,12 @@ func (a Action) String() string {
 		return "manage_data_sources"
 	case ActionViewAudit:
 		return "view_audit"
+	case ActionListOwnCredentials:
+		return "list_own_credentials"
+	case ActionListGlobalCredentials:
+		return "list_global_credentials"
+	case ActionViewDataSourceSettings:
+		return "view_data_source_settings"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
 }

@@ -49,6 +49,11 @@ type Config struct {
 	// MaxConcurrency also bounds the proxied queries running at once over
 	// every data source; PerCaller shares them fairly between callers.
 	PerCaller CallerLimits
+	// AuthMaxFailures, AuthFailureWindow and AuthLockout configure the
+	// failure limiter (auth.Options); zero values take its defaults.
+	AuthMaxFailures   int
+	AuthFailureWindow time.Duration
+	AuthLockout       time.Duration
 	// SecretKeyFile holds the key that encrypts data source secrets;
 	// empty: <DataDir>/secret.key, created on first start.
 	SecretKeyFile string
@@ -160,7 +165,8 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err := auth.EnsureInitialOwner(ctx, a.Store, cfg.DataDir, cfg.OwnerPassword, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("create initial owner: %w", err)
 	}
-	a.Auth = auth.New(auth.Options{Store: a.Store, Logger: cfg.Logger})
+	a.Auth = auth.New(auth.Options{Store: a.Store, Logger: cfg.Logger,
+		MaxFailures: cfg.AuthMaxFailures, FailureWindow: cfg.AuthFailureWindow, Lockout: cfg.AuthLockout})
 	a.closers = append(a.closers, a.Auth.Close)
 
 	dsAPI, err := a.remoteDataSources(cfg)

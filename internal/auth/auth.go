@@ -72,8 +72,11 @@ type Options struct {
 	GenerationPoll time.Duration
 	// TouchInterval throttles last-used-at updates per credential.
 	TouchInterval time.Duration
-	// MaxFailures failed attempts from one client IP within FailureWindow
-	// get that IP refused with 429 for Lockout.
+	// MaxFailures failed attempts within FailureWindow refuse further
+	// attempts with 429 for Lockout: of one credential key or login name
+	// from one client address; of one key or login from all addresses
+	// (10*MaxFailures); of distinct keys or logins from one address. A
+	// credential that worked recently is never refused (see limiter.go).
 	MaxFailures   int
 	FailureWindow time.Duration
 	Lockout       time.Duration
@@ -165,7 +168,7 @@ func New(o Options) *Authenticator {
 		log:       o.Logger,
 		now:       o.Now,
 		opts:      o,
-		limit:     newFailureLimiter(o.MaxFailures, o.FailureWindow, o.Lockout),
+		limit:     newFailureLimiter(limiterConfig{max: o.MaxFailures, window: o.FailureWindow, lockout: o.Lockout}),
 		cache:     newCredCache(),
 		touchQ:    make(chan touchReq, 256),
 		lastTouch: make(map[int64]time.Time),
@@ -229,15 +232,39 @@ func (a *Authenticator) AuthenticateRequest(r *http.Request, allowSession bool) 
 	return p, err
 }
 
+// RateLimitedError is a refusal by the failure limiter; it matches
+// ErrRateLimited with errors.Is.
+type RateLimitedError struct {
+	// RetryAfter is how long the attempt will still be refused.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string { return ErrRateLimited.Error() }
+
+// Is makes errors.Is(err, ErrRateLimited) hold.
+func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
+
+// RetryAfterOf returns how long a refusal by the failure limiter lasts, or
+// 0 when err is not one.
+func RetryAfterOf(err error) time.Duration {
+	var rl *RateLimitedError
+	if errors.As(err, &rl) {
+		return max(rl.RetryAfter, time.Second)
+	}
+	return 0
+}
+
 // authenticate returns the principal and, for sessions, the CSRF token.
+// Credentials go through the failure limiter; sessions do not (their ids
+// are unguessable, and an invalid one is not counted).
 func (a *Authenticator) authenticate(r *http.Request, allowSession bool) (*access.Principal, string, error) {
 	key, token, present, err := credentialFromHeader(r)
+	if present {
+		p, err := a.verifyLimited(r, key, token, err)
+		return p, "", err
+	}
 	if err != nil {
 		return nil, "", err
-	}
-	if present {
-		p, err := a.verifyCredential(r.Context(), key, token)
-		return p, "", err
 	}
 	if allowSession {
 		if c, err := r.Cookie(a.opts.CookieName); err == nil && c.Value != "" {
@@ -327,6 +354,53 @@ func equalFoldASCII(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// verifyLimited verifies key:token, or counts the malformed header parseErr,
+// within the failure limiter. An unproven attempt that a refusing bucket
+// matches is answered before any lookup; a proven one is always verified.
+func (a *Authenticator) verifyLimited(r *http.Request, key, token string, parseErr error) (*access.Principal, error) {
+	ip, now := a.ClientIP(r), a.now()
+	if parseErr != nil {
+		// Every malformed header is one subject: a client that keeps
+		// sending one is throttled, its address is not.
+		subj := credSubject("")
+		if d := a.limit.retryAfter(ip, subj, now); d > 0 {
+			return nil, &RateLimitedError{RetryAfter: d}
+		}
+		a.failed(r, ip, subj, now)
+		return nil, parseErr
+	}
+	subj := credSubject(key)
+	var ck cacheKey
+	ck.key = key
+	copy(ck.hash[:], HashToken(token))
+	if d := a.limit.retryAfter(ip, subj, now); d > 0 && !a.limit.isProven(ck, now) {
+		return nil, &RateLimitedError{RetryAfter: d}
+	}
+	p, err := a.verifyCredential(r.Context(), key, token)
+	switch {
+	case err == nil:
+		a.limit.prove(ck, now)
+	case errors.Is(err, ErrInvalidCredentials):
+		a.limit.forget(ck)
+		a.failed(r, ip, subj, now)
+	}
+	return p, err
+}
+
+// failed counts a failed attempt and logs when it starts a refusal. Keys
+// are public identifiers; login names are not logged (people type
+// passwords into login fields).
+func (a *Authenticator) failed(r *http.Request, ip string, s subject, now time.Time) {
+	if !a.limit.fail(ip, s, now) {
+		return
+	}
+	attrs := []any{"client", ip}
+	if s.kind == subjectCredential {
+		attrs = append(attrs, "key", s.name)
+	}
+	a.log.WarnContext(r.Context(), "further failing attempts refused for a while", attrs...)
 }
 
 // verifyCredential resolves a well-formed key:token to a principal.

@@ -41,21 +41,19 @@ func WriteTooManyRequests(w http.ResponseWriter, retry time.Duration) {
 // Require returns middleware that authenticates every request with an API
 // credential (and with the session cookie when allowSession is true), puts
 // the principal in the context (access.PrincipalFrom), and rejects:
-// 429 for a client address with too many recent failures (before any store
-// lookup), 401 for missing or wrong credentials, 403 for a session's
-// state-changing request without a matching X-CSRF-Token header.
-// Authorization (Can) is the handler's job.
+// 429 for an attempt the failure limiter refuses (before any store lookup;
+// never a credential that worked recently, see limiter.go), 401 for missing
+// or wrong credentials, 403 for a session's state-changing request without
+// a matching X-CSRF-Token header. Authorization (Can) is the handler's job.
 func (a *Authenticator) Require(allowSession bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ip := a.ClientIP(r)
-			if d := a.limit.blocked(ip, a.now()); d > 0 {
-				WriteTooManyRequests(w, d)
-				return
-			}
 			p, csrf, err := a.authenticate(r, allowSession)
 			switch {
 			case err == nil:
+			case errors.Is(err, ErrRateLimited):
+				WriteTooManyRequests(w, RetryAfterOf(err))
+				return
 			case errors.Is(err, ErrNoCredentials):
 				WriteUnauthorized(w, r, "authentication required: send an API credential as basic auth key:token")
 				return
@@ -63,10 +61,7 @@ func (a *Authenticator) Require(allowSession bool) func(http.Handler) http.Handl
 				WriteUnauthorized(w, r, "session expired or invalid; log in again")
 				return
 			case errors.Is(err, ErrInvalidCredentials):
-				if a.limit.fail(ip, a.now()) {
-					a.log.WarnContext(r.Context(), "client refused after repeated authentication failures", "client", ip)
-				}
-				a.log.InfoContext(r.Context(), "authentication failed", "client", ip, "path", r.URL.Path)
+				a.log.InfoContext(r.Context(), "authentication failed", "client", a.ClientIP(r), "path", r.URL.Path)
 				WriteUnauthorized(w, r, "invalid credentials")
 				return
 			default:

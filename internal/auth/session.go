@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/store"
@@ -21,7 +20,8 @@ const CSRFHeader = "X-CSRF-Token"
 // caller cannot tell which.
 var ErrLoginFailed = errors.New("invalid login or password")
 
-// ErrRateLimited means the client address is refused for a while.
+// ErrRateLimited means the failure limiter refuses the attempt for a while
+// (see RateLimitedError).
 var ErrRateLimited = errors.New("too many failed attempts")
 
 func randomURLToken(n int) (string, error) {
@@ -44,25 +44,46 @@ func (a *Authenticator) dummyPasswordHash() string {
 	return a.dummyHash
 }
 
-// RetryAfter returns how long r's client address is still refused, or 0.
-// Check it before Login, and before anything that touches the store.
-func (a *Authenticator) RetryAfter(r *http.Request) time.Duration {
-	return a.limit.blocked(a.ClientIP(r), a.now())
-}
-
 // Login checks login and password, starts a session, sets its cookie on w
 // and returns the principal and the session's CSRF token. Failures count
-// against the client address.
+// against the login name and the client address (see limiter.go); a
+// refused attempt returns a *RateLimitedError before any password check.
 func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *http.Request, login, password string) (*access.Principal, string, error) {
 	ip := a.ClientIP(r)
 	now := a.now()
-	if a.limit.blocked(ip, now) > 0 {
-		return nil, "", ErrRateLimited
+	subj := loginSubject(login)
+	if len(login) > maxLoginLen {
+		subj = loginSubject("") // bounded bucket names
 	}
+	// Counted as failed before the (slow) check, so that guesses sent at
+	// once cannot overshoot the limit; given back unless it fails.
+	res, d := a.limit.reserve(ip, subj, now)
+	if d > 0 {
+		return nil, "", &RateLimitedError{RetryAfter: d}
+	}
+	// outcome settles the reservation: a failure stays counted.
+	const (
+		failedHere = iota
+		failedOurs
+		succeeded
+	)
+	outcome := failedHere
+	defer func() {
+		if outcome != failedHere {
+			a.limit.giveBack(res, outcome == succeeded)
+		}
+	}()
 	fail := func(target, detail string) (*access.Principal, string, error) {
-		a.limit.fail(ip, now)
+		if res.counts.tripped() {
+			a.log.WarnContext(ctx, "further failing attempts refused for a while", "client", ip)
+		}
 		a.audit(ctx, Actor{Name: "anonymous", RemoteAddr: ip}, "login.failure", target, detail)
 		return nil, "", ErrLoginFailed
+	}
+	// errOurs is a failure on our side: the attempt is not counted.
+	errOurs := func(err error) (*access.Principal, string, error) {
+		outcome = failedOurs
+		return nil, "", err
 	}
 	if login == "" || len(login) > maxLoginLen || len(password) > MaxPasswordLen {
 		return fail("", "malformed login request")
@@ -75,7 +96,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		return fail("", "unknown login")
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("look up user for login: %w", err)
+		return errOurs(fmt.Errorf("look up user for login: %w", err))
 	}
 	if err := VerifyPassword(u.PasswordHash, password); err != nil {
 		if !errors.Is(err, ErrPasswordMismatch) {
@@ -88,15 +109,15 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 	}
 	role, err := access.ParseRole(u.Role)
 	if err != nil {
-		return nil, "", fmt.Errorf("user %d has an unreadable role: %w", u.ID, err)
+		return errOurs(fmt.Errorf("user %d has an unreadable role: %w", u.ID, err))
 	}
 	sid, err := randomURLToken(32)
 	if err != nil {
-		return nil, "", fmt.Errorf("new session id: %w", err)
+		return errOurs(fmt.Errorf("new session id: %w", err))
 	}
 	csrf, err := randomURLToken(24)
 	if err != nil {
-		return nil, "", fmt.Errorf("new csrf token: %w", err)
+		return errOurs(fmt.Errorf("new csrf token: %w", err))
 	}
 	sess := store.Session{
 		IDHash:    HashToken(sid),
@@ -106,7 +127,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		ExpiresAt: now.Add(a.opts.SessionTTL),
 	}
 	if err := a.st.CreateSession(ctx, sess); err != nil {
-		return nil, "", fmt.Errorf("create session: %w", err)
+		return errOurs(fmt.Errorf("create session: %w", err))
 	}
 	// A password change or disable that committed after the checks above
 	// did not see this session to delete it. The store orders the two (see
@@ -118,10 +139,10 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 			a.log.ErrorContext(ctx, "delete session of a login overtaken by a user change", "user_id", u.ID, "err", derr)
 		}
 		if err != nil {
-			return nil, "", fmt.Errorf("re-check user after creating session: %w", err)
+			return errOurs(fmt.Errorf("re-check user after creating session: %w", err))
 		}
 		a.audit(ctx, Actor{Name: u.Login, RemoteAddr: ip}, "login.failure", "user:"+u.Login, "password changed or user disabled during login")
-		return nil, "", ErrLoginFailed
+		return errOurs(ErrLoginFailed) // the password was right: not a guess
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     a.opts.CookieName,
@@ -132,6 +153,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		Secure:   a.isTLS(r),
 		SameSite: http.SameSiteLaxMode,
 	})
+	outcome = succeeded
 	a.audit(ctx, Actor{Name: u.Login, RemoteAddr: ip}, "login.success", "user:"+u.Login, "")
 	return &access.Principal{Kind: access.KindSession, UserID: u.ID, Login: u.Login, Role: role, Scope: access.ScopeRead}, csrf, nil
 }

@@ -50,6 +50,11 @@ type api struct {
 //	DELETE /api-server/v1/datasources/{id}       remove (OWNER)
 //	POST   /api-server/v1/datasources/{id}/test  test saved settings (OWNER)
 //
+// Every POST, PUT and DELETE is ActionManageDataSources, which a credential
+// holds only with read and write. A connection test changes no stored state
+// but counts as a change: it makes the server connect to an address the
+// caller names, with the stored secret when "id" is given.
+//
 // Passwords and tokens are write-only: answers say only whether one is
 // set. Sessions need X-CSRF-Token on POST, PUT and DELETE (auth.Require).
 func NewAPI(o APIOptions) http.Handler {
@@ -182,7 +187,7 @@ func (in Input) Apply(base Settings) (Settings, error) {
 
 func (h *api) list(w http.ResponseWriter, r *http.Request) {
 	p := access.PrincipalFrom(r.Context())
-	full := p.Can(access.ActionManageDataSources)
+	full := p.Can(access.ActionViewDataSourceSettings)
 	out := []View{}
 	if p.MayUseDataSource(h.embedded.ID) {
 		out = append(out, h.embeddedView(full))
@@ -211,7 +216,7 @@ func (h *api) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, fmt.Errorf("data source %d: %w", id, ErrNotFound))
 		return
 	}
-	full := p.Can(access.ActionManageDataSources)
+	full := p.Can(access.ActionViewDataSourceSettings)
 	if id == EmbeddedID {
 		writeData(w, http.StatusOK, h.embeddedView(full))
 		return

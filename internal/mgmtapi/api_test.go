@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func TestLoginSessionAndCSRF(t *testing.T) {
 		sess.apply(r)
 		r.Header.Set(auth.CSRFHeader, "wrong")
 	}}
-	cred := e.credCaller(&u, auth.CredentialSpec{})
+	cred := e.credCaller(&u, auth.CredentialSpec{Scope: access.ScopeRead | access.ScopeWrite})
 	newCred := map[string]any{"name": "x"}
 
 	tests := []struct {
@@ -138,6 +139,113 @@ func TestLoginRateLimited(t *testing.T) {
 	}
 }
 
+// TestLoginThrottledPerLogin: password failures are counted per login name
+// from one address (MaxFailures), per login name from all addresses
+// (10*MaxFailures) and per address over distinct login names (MaxFailures,
+// against password spraying). One user's wrong passwords never refuse
+// another user's login from the same address, and open sessions are never
+// refused.
+func TestLoginThrottledPerLogin(t *testing.T) {
+	clientIP := func(r *http.Request) string { return r.Header.Get("X-Test-Client") }
+	e := newEnv(t, envOptions{auth: auth.Options{MaxFailures: 3, ClientIP: clientIP}})
+	bob := e.user("bob", access.RoleViewer)
+	e.user("alice", access.RoleViewer)
+	bobSession := e.sessionCaller(&bob)
+	login := func(addr, name, password string) (int, *http.Response) {
+		t.Helper()
+		c := caller{apply: func(r *http.Request) { r.Header.Set("X-Test-Client", addr) }}
+		s, resp, body := e.do(c, "POST", "/api-server/v1/login", map[string]string{"login": name, "password": password})
+		if s == 200 {
+			for _, ck := range resp.Cookies() {
+				e.secret(ck.Value)
+			}
+		} else {
+			errorType(t, body)
+		}
+		return s, resp
+	}
+	want := func(what string, got, want int) {
+		t.Helper()
+		if got != want {
+			t.Fatalf("%s: %d, want %d", what, got, want)
+		}
+	}
+
+	for i := range 3 {
+		s, _ := login("10.0.0.1", "bob", "wrong-password")
+		want(fmt.Sprintf("bob's wrong password %d", i+1), s, 401)
+	}
+	s, resp := login("10.0.0.1", "BOB", "pw-bob-secret")
+	want("bob (any case) from the guessing address", s, 429)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	s, _ = login("10.0.0.1", "alice", "pw-alice-secret")
+	want("alice from the same address", s, 200)
+	s, _ = login("10.0.0.2", "bob", "pw-bob-secret")
+	want("bob from another address", s, 200)
+
+	// Guessing bob's password from many addresses stops at 10*MaxFailures
+	// (3 of them were made above).
+	for i := range 27 {
+		s, _ := login(fmt.Sprintf("10.1.0.%d", i), "bob", "wrong-password")
+		want(fmt.Sprintf("spread guess %d", i+1), s, 401)
+	}
+	s, _ = login("10.2.0.1", "bob", "pw-bob-secret")
+	want("bob from a fresh address while guessed everywhere", s, 429)
+	if status, _, body := e.do(bobSession, "GET", "/api-server/v1/me", nil); status != 200 {
+		t.Fatalf("bob's open session: %d %s", status, body)
+	}
+	s, _ = login("10.2.0.1", "alice", "pw-alice-secret")
+	want("alice meanwhile", s, 200)
+
+	// Password spraying: distinct login names from one address.
+	for i, name := range []string{"carol", "dave", "erin"} {
+		s, _ := login("10.3.0.1", name, "Winter2026!")
+		want(fmt.Sprintf("sprayed login %d", i+1), s, 401)
+	}
+	s, _ = login("10.3.0.1", "frank", "Winter2026!")
+	want("fourth sprayed login", s, 429)
+	s, _ = login("10.3.0.2", "alice", "pw-alice-secret")
+	want("alice from another address", s, 200)
+
+	// Guesses sent at once cannot overshoot the limit: each counts before
+	// its (slow) password check, and only a success gives its count back.
+	e.user("gina", access.RoleViewer)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, _ := login("10.4.0.1", "gina", "wrong-password")
+			mu.Lock()
+			statuses[s]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if statuses[401] != 3 || statuses[429] != 9 {
+		t.Fatalf("12 guesses at once: %v, want 3 x 401 and 9 x 429", statuses)
+	}
+	// A right password gives back what it counted, and clears its own
+	// address's count: two typos, a success, then the full allowance again.
+	e.user("hank", access.RoleViewer)
+	for range 2 {
+		s, _ := login("10.5.0.1", "hank", "wrong-password")
+		want("hank's typo", s, 401)
+	}
+	s, _ = login("10.5.0.1", "hank", "pw-hank-secret")
+	want("hank's password", s, 200)
+	for range 2 {
+		s, _ := login("10.5.0.1", "hank", "wrong-password")
+		want("hank's later typo", s, 401)
+	}
+	s, _ = login("10.5.0.1", "hank", "pw-hank-secret")
+	want("hank's password again", s, 200)
+}
+
 func TestLastOwner(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	owner := e.user("root", access.RoleOwner)
@@ -173,13 +281,14 @@ func TestCredentialCreateRules(t *testing.T) {
 	ctx := context.Background()
 	owner := e.user("olga", access.RoleOwner)
 	sess := e.sessionCaller(&owner)
-	plain := e.credCaller(&owner, auth.CredentialSpec{})
-	withSelector := e.credCaller(&owner, auth.CredentialSpec{Selector: `{env="prod"}`})
-	onlyDS2 := e.credCaller(&owner, auth.CredentialSpec{DataSourceIDs: []int64{2}})
+	plain := e.credCaller(&owner, auth.CredentialSpec{Scope: access.ScopeRead | access.ScopeWrite})
+	withSelector := e.credCaller(&owner, auth.CredentialSpec{Selector: `{env="prod"}`, Scope: access.ScopeRead | access.ScopeWrite})
+	onlyDS2 := e.credCaller(&owner, auth.CredentialSpec{DataSourceIDs: []int64{2}, Scope: access.ScopeRead | access.ScopeWrite})
 	readOnly := e.credCaller(&owner, auth.CredentialSpec{Scope: access.ScopeRead})
+	writeOnly := e.credCaller(&owner, auth.CredentialSpec{Scope: access.ScopeWrite})
 	exp := time.Now().Add(time.Hour)
-	shortLived := e.credCaller(&owner, auth.CredentialSpec{ExpiresAt: &exp})
-	globalOwner := e.credCaller(nil, auth.CredentialSpec{Role: access.RoleOwner})
+	shortLived := e.credCaller(&owner, auth.CredentialSpec{ExpiresAt: &exp, Scope: access.ScopeRead | access.ScopeWrite})
+	globalOwner := e.credCaller(nil, auth.CredentialSpec{Role: access.RoleOwner, Scope: access.ScopeRead | access.ScopeWrite})
 
 	past := time.Now().Add(-time.Hour).Format(time.RFC3339)
 	tests := []struct {
@@ -229,6 +338,9 @@ func TestCredentialCreateRules(t *testing.T) {
 		}},
 		{"DS-limited credential may not create users", onlyDS2, "/api-server/v1/users", map[string]any{"login": "evil", "password": "evil-password"}, 403, nil},
 		{"read-only credential may not mint write", readOnly, "/api-server/v1/credentials", map[string]any{"name": "x", "scope": "read,write"}, 403, nil},
+		{"read-only credential mints nothing", readOnly, "/api-server/v1/credentials", map[string]any{"name": "x", "scope": "read"}, 403, nil},
+		{"write-only credential mints nothing", writeOnly, "/api-server/v1/credentials", map[string]any{"name": "x", "scope": "write"}, 403, nil},
+		{"read,write credential mints write-only", plain, "/api-server/v1/credentials", map[string]any{"name": "x", "scope": "write"}, 201, nil},
 		{"short-lived credential passes its expiry on", shortLived, "/api-server/v1/credentials", map[string]any{"name": "x"}, 201, func(t *testing.T, c credentialJSON) {
 			if c.ExpiresAt == nil || c.ExpiresAt.After(exp.Add(time.Second)) {
 				t.Errorf("expiry %v, want at most %v", c.ExpiresAt, exp)
@@ -413,7 +525,7 @@ func TestEndpoints(t *testing.T) {
 func TestUnknownPathsAndBadInput(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	u := e.user("oscar", access.RoleOwner)
-	c := e.credCaller(&u, auth.CredentialSpec{})
+	c := e.credCaller(&u, auth.CredentialSpec{Scope: access.ScopeRead | access.ScopeWrite})
 	tests := []struct {
 		name, method, path string
 		body               any

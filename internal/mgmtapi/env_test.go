@@ -118,7 +118,8 @@ type caller struct {
 	name  string
 	role  access.Role
 	kind  access.PrincipalKind
-	user  *store.User // nil for global credentials
+	scope access.Scope // credentials only
+	user  *store.User  // nil for global credentials
 	apply func(*http.Request)
 }
 
@@ -142,7 +143,11 @@ func (e *env) credCaller(u *store.User, spec auth.CredentialSpec) caller {
 	} else {
 		cl.kind, cl.role = access.KindGlobalCredential, spec.Role
 	}
-	cl.name = fmt.Sprintf("%s/%s", cl.role, cl.kind)
+	cl.scope = spec.Scope
+	if cl.scope == 0 {
+		cl.scope = access.ScopeRead
+	}
+	cl.name = fmt.Sprintf("%s/%s/%s", cl.role, cl.kind, cl.scope)
 	return cl
 }
 

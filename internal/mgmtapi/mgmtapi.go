@@ -88,11 +88,11 @@ func New(o Options) http.Handler {
 	mux.Handle("POST /api-server/v1/logout", authed(http.HandlerFunc(h.logout)))
 	mux.Handle("GET /api-server/v1/me", authed(http.HandlerFunc(h.me)))
 
-	mux.Handle("GET /api-server/v1/credentials", need(access.ActionManageOwnCredentials, h.listOwnCredentials))
+	mux.Handle("GET /api-server/v1/credentials", need(access.ActionListOwnCredentials, h.listOwnCredentials))
 	mux.Handle("POST /api-server/v1/credentials", need(access.ActionManageOwnCredentials, h.createOwnCredential))
 	mux.Handle("DELETE /api-server/v1/credentials/{id}", need(access.ActionManageOwnCredentials, h.revokeOwnCredential))
 
-	mux.Handle("GET /api-server/v1/global-credentials", need(access.ActionManageGlobalCredentials, h.listGlobalCredentials))
+	mux.Handle("GET /api-server/v1/global-credentials", need(access.ActionListGlobalCredentials, h.listGlobalCredentials))
 	mux.Handle("POST /api-server/v1/global-credentials", need(access.ActionManageGlobalCredentials, h.createGlobalCredential))
 	mux.Handle("DELETE /api-server/v1/global-credentials/{id}", need(access.ActionManageGlobalCredentials, h.revokeGlobalCredential))
 
@@ -221,10 +221,6 @@ func meOf(p *access.Principal, csrf string) meResponse {
 }
 
 func (h *api) login(w http.ResponseWriter, r *http.Request) {
-	if d := h.a.RetryAfter(r); d > 0 {
-		auth.WriteTooManyRequests(w, d)
-		return
-	}
 	// A JSON content type cannot be sent cross-site without a CORS
 	// preflight, which blocks login CSRF from plain HTML forms.
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
@@ -239,7 +235,7 @@ func (h *api) login(w http.ResponseWriter, r *http.Request) {
 	p, csrf, err := h.a.Login(r.Context(), w, r, req.Login, req.Password)
 	switch {
 	case errors.Is(err, auth.ErrRateLimited):
-		auth.WriteTooManyRequests(w, max(h.a.RetryAfter(r), time.Second))
+		auth.WriteTooManyRequests(w, auth.RetryAfterOf(err))
 		return
 	case errors.Is(err, auth.ErrLoginFailed):
 		// No WWW-Authenticate: this is a form login, not basic auth.
@@ -253,6 +249,12 @@ func (h *api) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *api) logout(w http.ResponseWriter, r *http.Request) {
+	if access.PrincipalFrom(r.Context()).IsCredential() {
+		// A credential has no session to end, and it must not end one whose
+		// cookie came along with it.
+		writeError(w, http.StatusBadRequest, "bad_data", "logout ends a browser session; an API credential has none (revoke it instead)")
+		return
+	}
 	if err := h.a.Logout(r.Context(), w, r); err != nil {
 		h.fail(w, r, err)
 		return

@@ -81,7 +81,8 @@ type browser struct {
 	console []string
 }
 
-func startBrowser(t *testing.T, base string) *browser {
+// startBrowser starts Chromium with the tests' options and any extra ones.
+func startBrowser(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	path := chromiumPath(t)
 	profile := t.TempDir()
@@ -102,6 +103,7 @@ func startBrowser(t *testing.T, base string) *browser {
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
 	// Cleanups run last-in first-out: the browser exits before its profile

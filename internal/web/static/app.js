@@ -97,12 +97,24 @@
     location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
   }
 
-  // nextPath is where to go after login: only a path on this site, so a
-  // crafted link cannot send a fresh session's user elsewhere.
+  // nextPath is where to go after login: only a page of this origin, so a
+  // crafted link cannot send a fresh session's user elsewhere. A pattern on
+  // the raw string is not enough: navigation drops tabs and newlines and
+  // reads \ as /, so "/<tab>/evil.example" is "//evil.example". The
+  // browser's own URL parser resolves it here, the origin must stay this
+  // one, and the absolute URL it built is what is followed (its path may
+  // begin with "//", which as a bare string would name a host). Paths the
+  // server refuses as non-canonical ("//", encoded / or \) go to Explore.
   function nextPath() {
+    const fallback = '/explore';
     const n = new URLSearchParams(location.search).get('next') || '';
-    if (/^\/(?![\/\\])/.test(n) && !n.startsWith('/login')) return n;
-    return '/explore';
+    if (n[0] !== '/') return fallback;
+    let u;
+    try { u = new URL(n, location.origin); } catch (_) { return fallback; }
+    if (u.origin !== location.origin) return fallback;
+    if (u.pathname === '/login' || u.pathname.startsWith('/login/')) return fallback;
+    if (/\/\/|%2f|%5c/i.test(u.pathname)) return fallback;
+    return u.href;
   }
 
   function can(ctx, perm) { return !!(ctx.me && ctx.me.permissions && ctx.me.permissions.includes(perm)); }

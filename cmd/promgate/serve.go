@@ -36,9 +36,9 @@ type serveFlags struct {
 	logLevel, logFormat                                string
 	shutdownTimeout                                    time.Duration
 
-	webConfigFile string
-	authMaxFailures                                    int
-	authFailureWindow, authLockout                     time.Duration
+	webConfigFile                  string
+	authMaxFailures                int
+	authFailureWindow, authLockout time.Duration
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {

@@ -28,6 +28,7 @@ type serveFlags struct {
 	queryTimeout                                       time.Duration
 	maxSamples, maxConcurrency                         int
 	ratePerCredential                                  float64
+	evalInterval                                       time.Duration
 	logLevel, logFormat                                string
 	shutdownTimeout                                    time.Duration
 }
@@ -48,6 +49,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&f.queryTimeout, "query.timeout", 2*time.Minute, "maximum time a query may take")
 	fs.IntVar(&f.maxSamples, "query.max-samples", 50_000_000, "maximum samples a query may load into memory")
 	fs.IntVar(&f.maxConcurrency, "query.max-concurrency", 20, "maximum queries evaluated at once by the embedded engine")
+	fs.DurationVar(&f.evalInterval, "query.default-evaluation-interval", time.Minute, "step of a subquery written without one (x[5m:]), as Prometheus' global evaluation_interval")
 	fs.Float64Var(&f.ratePerCredential, "rate-limit", 0, "requests per second allowed per API credential on the proxy and write paths (0: unlimited)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log.format", "text", "text or json")
@@ -68,6 +70,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	}
 	if err := config.Apply(fs, configFile, os.LookupEnv); err != nil {
 		return nil, usageError{err.Error()}
+	}
+	if f.evalInterval < time.Millisecond {
+		return nil, usageError{fmt.Sprintf("--query.default-evaluation-interval must be at least 1ms, got %s", f.evalInterval)}
 	}
 	return f, nil
 }
@@ -107,6 +112,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		QueryTimeout:      f.queryTimeout,
 		MaxSamples:        f.maxSamples,
 		MaxConcurrency:    f.maxConcurrency,
+		EvalInterval:      f.evalInterval,
 		RatePerCredential: f.ratePerCredential,
 		OwnerPassword:     os.Getenv("PROMGATE_OWNER_PASSWORD"),
 		Version:           version,

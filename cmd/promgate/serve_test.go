@@ -117,6 +117,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{"stray argument", []string{"now"}, nil, "no arguments"},
 		{"bad env duration", nil, map[string]string{"PROMGATE_QUERY_TIMEOUT": "soon"}, "PROMGATE_QUERY_TIMEOUT"},
 		{"missing config file", []string{"--config.file", "/nonexistent/promgate.yml"}, nil, "config file"},
+		{"zero evaluation interval", []string{"--query.default-evaluation-interval", "0s"}, nil, "query.default-evaluation-interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

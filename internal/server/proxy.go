@@ -155,6 +155,14 @@ func (s *Server) serveConfinedMetadata(w http.ResponseWriter, r *http.Request, d
 func (s *Server) fetchJSON(w http.ResponseWriter, r *http.Request, ds datasource.DataSource, req *promapi.Request, v any) bool {
 	rec := &bufferResponse{header: http.Header{}, status: http.StatusOK}
 	ds.Serve(rec, r, req)
+	if rec.abortErr != nil {
+		var perr *promapi.Error
+		if !errors.As(rec.abortErr, &perr) {
+			perr = &promapi.Error{Status: http.StatusBadGateway, Type: promapi.ErrUnavailable, Msg: fmt.Sprintf("data source %q answer cut short", ds.Info().Name)}
+		}
+		perr.Write(w)
+		return false
+	}
 	if rec.status != http.StatusOK {
 		for k, vals := range rec.header {
 			w.Header()[k] = vals
@@ -177,7 +185,11 @@ type bufferResponse struct {
 	status      int
 	wroteHeader bool
 	body        bytes.Buffer
+	abortErr    error
 }
+
+// Abort implements datasource.Aborter: the answer broke after its header.
+func (b *bufferResponse) Abort(err error) { b.abortErr = err }
 
 func (b *bufferResponse) Header() http.Header { return b.header }
 

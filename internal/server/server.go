@@ -54,6 +54,7 @@ type Server struct {
 	mux     *http.ServeMux
 	limiter *rateLimiter
 	metrics *httpMetrics
+	panics  prometheus.Counter
 }
 
 // New builds the handler.
@@ -68,6 +69,7 @@ func New(opts Options) *Server {
 		opts.Ready = func() bool { return true }
 	}
 	s := &Server{opts: opts, mux: http.NewServeMux(), limiter: newRateLimiter(opts.RatePerCredential), metrics: newHTTPMetrics(opts.Registerer)}
+	s.panics = newPanicCounter(opts.Registerer)
 	m := s.mux
 
 	proxy := s.metrics.instrument("proxy", s.rateLimit(http.HandlerFunc(s.serveProxy)))
@@ -109,7 +111,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// "path??a=b": some servers read the second ? as part of the path.
 		promapi.WriteError(rec, http.StatusBadRequest, promapi.ErrBadData, "a second ? in the request URL")
 	} else {
-		s.mux.ServeHTTP(rec, r)
+		s.serveRecovered(rec, r)
 	}
 	s.logRequest(r, rec.status, time.Since(start))
 }

@@ -267,17 +267,28 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "credential label selector is invalid")
 		return
 	}
+	msgType, perr := decideWrite(r.Header)
+	if perr != nil {
+		perr.Write(w)
+		return
+	}
+	// The receiver reads whole bodies into memory: bound them.
+	body, err := io.ReadAll(io.LimitReader(r.Body, s.opts.MaxWriteBytes+1))
+	if err != nil {
+		promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, "read remote_write body: "+err.Error())
+		return
+	}
+	if int64(len(body)) > s.opts.MaxWriteBytes {
+		promapi.WriteError(w, http.StatusRequestEntityTooLarge, promapi.ErrBadData,
+			fmt.Sprintf("remote_write body is larger than the limit of %d bytes", s.opts.MaxWriteBytes))
+		return
+	}
+	if perr := checkWriteBody(body); perr != nil {
+		perr.Write(w)
+		return
+	}
 	if policy != nil {
-		body, err := io.ReadAll(io.LimitReader(r.Body, s.opts.MaxWriteBytes+1))
-		if err != nil {
-			promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, "read remote_write body: "+err.Error())
-			return
-		}
-		if int64(len(body)) > s.opts.MaxWriteBytes {
-			promapi.WriteError(w, http.StatusRequestEntityTooLarge, promapi.ErrBadData, "remote_write body too large")
-			return
-		}
-		outside, err := seriesOutside(r.Header.Get("Content-Type"), body, policy)
+		outside, err := seriesOutside(msgType, body, policy)
 		if err != nil {
 			promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, err.Error())
 			return
@@ -287,11 +298,11 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("%d series fall outside this credential's selector %s; nothing was written", outside, policy))
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-	} else {
-		// The receiver reads whole bodies into memory: bound them.
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxWriteBytes)
 	}
+	// The receiver reads exactly what was decided and checked here.
+	r.Header.Set("Content-Type", canonicalContentType(msgType))
+	r.Header.Set("Content-Encoding", "snappy")
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
 	s.opts.Write.ServeHTTP(w, r)
 }

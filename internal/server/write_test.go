@@ -3,10 +3,13 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -246,5 +249,60 @@ func TestRemoteWriteContentTypeConfusion(t *testing.T) {
 	}
 	if after := storedSamples(t, s, victim); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("series outside the selector changed:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// TestRemoteWriteDecodedBound: the length a snappy body declares is checked
+// against Prometheus' 32 MiB bound before anything is allocated, for
+// selector-limited writers and unlimited ones alike: a 6-byte body that
+// declares 4 GiB and a body that decodes to just over 32 MiB get a
+// Prometheus-format 413; one that decodes to exactly 32 MiB passes the
+// bound (and is refused later, by the receiver, for not being a protobuf
+// message).
+func TestRemoteWriteDecodedBound(t *testing.T) {
+	s := promtest.Start(t)
+	limitedKey, limitedToken := s.Credential(t, access.RoleEditor, access.ScopeWrite, `{env="tenant-a"}`)
+	const bound = 32 << 20
+	declares4GiB := []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x00} // uvarint 2^32-1, then nothing
+	zeros := func(n int) []byte { return snappy.Encode(nil, make([]byte, n)) }
+	overBound, atBound := zeros(bound+1), zeros(bound)
+	writers := map[string][2]string{"limited": {limitedKey, limitedToken}, "unlimited": {s.Key, s.Token}}
+	for wname, cred := range writers {
+		for _, tc := range []struct {
+			name string
+			body []byte
+			want int
+		}{
+			{"declares 4 GiB", declares4GiB, http.StatusRequestEntityTooLarge},
+			{"decodes to 32 MiB + 1", overBound, http.StatusRequestEntityTooLarge},
+			{"decodes to 32 MiB", atBound, http.StatusBadRequest},
+		} {
+			t.Run(wname+"/"+tc.name, func(t *testing.T) {
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				status, msg, err := postWrite(ctx(t), s.URL+"/api/v1/write", cred[0], cred[1], tc.body, v1Type)
+				if err != nil {
+					t.Fatal(err)
+				}
+				runtime.ReadMemStats(&after)
+				if status != tc.want {
+					t.Fatalf("status %d %q, want %d", status, msg, tc.want)
+				}
+				if tc.want == http.StatusRequestEntityTooLarge {
+					var e struct{ Status, ErrorType, Error string }
+					if json.Unmarshal([]byte(msg), &e) != nil || e.Status != "error" || e.ErrorType != "bad_data" {
+						t.Fatalf("not a Prometheus error: %q", msg)
+					}
+					if !strings.Contains(e.Error, "32 MiB") {
+						t.Errorf("error does not name the limit: %s", e.Error)
+					}
+					// Nothing near the declared size was allocated (the
+					// whole test process allocates a few MiB meanwhile).
+					if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+						t.Errorf("allocated %d MiB for a refused body", grew>>20)
+					}
+				}
+			})
+		}
 	}
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/promtest"
 )
 
@@ -296,5 +298,53 @@ func TestCSVFromBrokenBackend(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestConfinedMetadataGzipBomb: a label-limited caller's /metadata is
+// filtered in memory; a backend whose gzip answer decodes to hundreds of
+// MiB gets a clear 502 once the decoded answer passes the bound, and
+// promgate never holds more than that bound of it.
+func TestConfinedMetadataGzipBomb(t *testing.T) {
+	const decoded = 300 << 20
+	rec := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if !strings.HasSuffix(r.URL.Path, "/api/v1/metadata") {
+			_, _ = io.WriteString(w, `{"status":"success","data":["up"]}`)
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		if _, err := io.WriteString(zw, `{"status":"success","data":{"up":[{"type":"gauge","unit":"","help":"`); err != nil {
+			return
+		}
+		chunk := bytes.Repeat([]byte("a"), 1<<20)
+		for range decoded >> 20 {
+			if _, err := zw.Write(chunk); err != nil {
+				return // promgate stopped reading
+			}
+		}
+		_, _ = io.WriteString(zw, `"}]}}`)
+		_ = zw.Close()
+	})
+	front := promtest.Start(t)
+	ds := addDataSource(t, front, map[string]any{"name": "bomb", "url": rec.URL, "env": "prod"})
+	key, token := front.Credential(t, access.RoleViewer, access.ScopeRead, `{env="prod"}`)
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	status, body := caller{key: key, token: token}.do(t, http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/metadata", nil)
+	runtime.ReadMemStats(&after)
+	e := decodeErr(t, body)
+	if status != http.StatusBadGateway || e.ErrorType != "unavailable" || !strings.Contains(e.Error, `data source "bomb"`) || !strings.Contains(e.Error, "MiB") {
+		t.Fatalf("%d %s", status, body)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 256<<20 {
+		t.Fatalf("allocated %d MiB for a %d MiB answer", grew>>20, decoded>>20)
+	}
+	// An ordinary answer still passes.
+	owner := caller{key: front.Key, token: front.Token}
+	if status, body := owner.do(t, http.MethodGet, front.URL+proxyPath+"1/api/v1/metadata", nil); status != http.StatusOK {
+		t.Fatalf("embedded metadata: %d %s", status, body)
 	}
 }

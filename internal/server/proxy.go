@@ -155,6 +155,12 @@ func (s *Server) serveConfinedMetadata(w http.ResponseWriter, r *http.Request, d
 func (s *Server) fetchJSON(w http.ResponseWriter, r *http.Request, ds datasource.DataSource, req *promapi.Request, v any) bool {
 	rec := &bufferResponse{header: http.Header{}, status: http.StatusOK}
 	ds.Serve(rec, r, req)
+	if rec.tooLarge {
+		promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable, fmt.Sprintf(
+			"data source %q sent a %s answer of more than %d MiB (decoded), the most promgate filters in memory for a label-limited credential",
+			ds.Info().Name, req.Endpoint, maxBufferedAnswer>>20))
+		return false
+	}
 	if rec.abortErr != nil {
 		var perr *promapi.Error
 		if !errors.As(rec.abortErr, &perr) {
@@ -178,14 +184,23 @@ func (s *Server) fetchJSON(w http.ResponseWriter, r *http.Request, ds datasource
 	return true
 }
 
+// maxBufferedAnswer bounds a data source answer held in memory (decoded:
+// a backend's gzip answer can expand a thousandfold).
+const maxBufferedAnswer = 64 << 20
+
+// errTooLarge stops a data source writing more than maxBufferedAnswer.
+var errTooLarge = errors.New("answer larger than promgate holds in memory")
+
 // bufferResponse keeps a data source's whole answer in memory, for the
-// small answers (label values, metadata) that are filtered before sending.
+// small answers (label values, metadata) that are filtered before sending;
+// it refuses to grow past maxBufferedAnswer.
 type bufferResponse struct {
 	header      http.Header
 	status      int
 	wroteHeader bool
 	body        bytes.Buffer
 	abortErr    error
+	tooLarge    bool
 }
 
 // Abort implements datasource.Aborter: the answer broke after its header.
@@ -201,6 +216,10 @@ func (b *bufferResponse) WriteHeader(code int) {
 
 func (b *bufferResponse) Write(p []byte) (int, error) {
 	b.wroteHeader = true
+	if b.tooLarge || b.body.Len()+len(p) > maxBufferedAnswer {
+		b.tooLarge = true
+		return 0, errTooLarge
+	}
 	return b.body.Write(p)
 }
 

@@ -174,10 +174,10 @@ func (s *Server) fetchJSON(w http.ResponseWriter, r *http.Request, ds datasource
 			w.Header()[k] = vals
 		}
 		w.WriteHeader(rec.status)
-		_, _ = w.Write(rec.body.Bytes())
+		_, _ = w.Write(rec.body)
 		return false
 	}
-	if err := json.Unmarshal(rec.body.Bytes(), v); err != nil {
+	if err := json.Unmarshal(rec.body, v); err != nil {
 		promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable, fmt.Sprintf("data source %q answered with invalid JSON", ds.Info().Name))
 		return false
 	}
@@ -198,7 +198,7 @@ type bufferResponse struct {
 	header      http.Header
 	status      int
 	wroteHeader bool
-	body        bytes.Buffer
+	body        []byte
 	abortErr    error
 	tooLarge    bool
 }
@@ -216,11 +216,19 @@ func (b *bufferResponse) WriteHeader(code int) {
 
 func (b *bufferResponse) Write(p []byte) (int, error) {
 	b.wroteHeader = true
-	if b.tooLarge || b.body.Len()+len(p) > maxBufferedAnswer {
+	need := len(b.body) + len(p)
+	if b.tooLarge || need > maxBufferedAnswer {
 		b.tooLarge = true
 		return 0, errTooLarge
 	}
-	return b.body.Write(p)
+	if need > cap(b.body) {
+		// Double, but never past the bound (append could reserve twice it).
+		grown := make([]byte, len(b.body), min(max(2*cap(b.body), need, 4096), maxBufferedAnswer))
+		copy(grown, b.body)
+		b.body = grown
+	}
+	b.body = append(b.body, p...)
+	return len(p), nil
 }
 
 // grafanaDataSource is the shape of Grafana's GET /api/datasources items.

@@ -59,7 +59,9 @@ func (s *Server) serveCSV(w http.ResponseWriter, r *http.Request, ds datasource.
 			}
 		}
 		w.WriteHeader(pw.status)
-		_, _ = io.Copy(w, body)
+		if _, err := io.Copy(w, body); err != nil && r.Context().Err() == nil {
+			panic(http.ErrAbortHandler) // cut short: never a clean truncated error body
+		}
 		return
 	}
 	if pw.header.Get("Content-Encoding") == "gzip" {

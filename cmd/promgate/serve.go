@@ -33,6 +33,7 @@ type serveFlags struct {
 	maxPerCaller, maxQueuedPerCaller                   int
 	queueTimeout                                       time.Duration
 	ratePerCredential                                  float64
+	evalInterval                                       time.Duration
 	logLevel, logFormat                                string
 	shutdownTimeout                                    time.Duration
 
@@ -60,6 +61,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.IntVar(&f.maxPerCaller, "query.max-concurrency-per-caller", 0, "maximum queries one caller (a global credential, or a user with all their sessions and credentials) runs at once (0: a quarter of --query.max-concurrency; -1: no limit and no fair queueing)")
 	fs.IntVar(&f.maxQueuedPerCaller, "query.max-queued-per-caller", 4, "queries of one caller that may wait for a slot beyond its share; more get 429 at once")
 	fs.DurationVar(&f.queueTimeout, "query.queue-timeout", 10*time.Second, "how long a queued query waits for a slot before 429")
+	fs.DurationVar(&f.evalInterval, "query.default-evaluation-interval", time.Minute, "step of a subquery written without one (x[5m:]), as Prometheus' global evaluation_interval")
 	fs.Float64Var(&f.ratePerCredential, "rate-limit", 0, "requests per second allowed per API credential on the proxy and write paths (0: unlimited)")
 	fs.IntVar(&f.authMaxFailures, "auth.max-failures", auth.DefaultMaxFailures, "failed authentications of one credential key or login from one address within --auth.failure-window before further ones are refused (10x that from all addresses; that many distinct failing keys or logins from one address); a credential that worked in the last 24h is never refused")
 	fs.DurationVar(&f.authFailureWindow, "auth.failure-window", auth.DefaultFailureWindow, "window in which failed authentications are counted")
@@ -90,6 +92,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	}
 	if f.authMaxFailures < 1 || f.authFailureWindow <= 0 || f.authLockout <= 0 {
 		return nil, usageError{"--auth.max-failures must be at least 1, --auth.failure-window and --auth.lockout positive"}
+	}
+	if f.evalInterval < time.Millisecond {
+		return nil, usageError{fmt.Sprintf("--query.default-evaluation-interval must be at least 1ms, got %s", f.evalInterval)}
 	}
 	return f, nil
 }
@@ -167,6 +172,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxSamples:        f.maxSamples,
 		MaxConcurrency:    f.maxConcurrency,
 		PerCaller:         app.CallerLimits{MaxConcurrency: f.maxPerCaller, MaxQueued: noneIfZero(f.maxQueuedPerCaller), QueueTimeout: f.queueTimeout},
+		EvalInterval:      f.evalInterval,
 		RatePerCredential: f.ratePerCredential,
 		AuthMaxFailures:   f.authMaxFailures,
 		AuthFailureWindow: f.authFailureWindow,

@@ -121,6 +121,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{"negative per-caller share", []string{"--query.max-concurrency-per-caller", "-2"}, nil, "query.max-concurrency-per-caller"},
 		{"negative queue", nil, map[string]string{"PROMGATE_QUERY_MAX_QUEUED_PER_CALLER": "-1"}, "query.max-queued-per-caller"},
 		{"zero queue timeout", []string{"--query.queue-timeout", "0s"}, nil, "query.queue-timeout"},
+		{"zero evaluation interval", []string{"--query.default-evaluation-interval", "0s"}, nil, "query.default-evaluation-interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,6 +44,8 @@ type Config struct {
 	QueryTimeout     time.Duration
 	MaxSamples       int
 	MaxConcurrency   int
+	// EvalInterval is the step of subqueries written without one; 0: 1m.
+	EvalInterval time.Duration
 	// RatePerCredential is requests per second per API credential; 0: none.
 	RatePerCredential float64
 	// MaxConcurrency also bounds the proxied queries running at once over
@@ -143,6 +145,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		QueryTimeout:     cfg.QueryTimeout,
 		MaxSamples:       cfg.MaxSamples,
 		MaxConcurrent:    cfg.MaxConcurrency,
+		EvalInterval:     cfg.EvalInterval,
 		Version:          cfg.Version,
 		Logger:           cfg.Logger,
 		Registerer:       a.Registry,

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/promtest"
 )
 
@@ -218,5 +220,144 @@ func shortBody(part string) http.HandlerFunc {
 			_ = buf.Flush()
 			_ = conn.Close()
 		}
+	}
+}
+
+// TestCSVFromBrokenBackend: a remote answer that breaks after promgate has
+// started passing it on (more than the 32 KiB it holds, then a stall past
+// the data source's timeout, a dropped connection, a short body or JSON
+// that stops) never stops the process, asked as CSV or JSON; the caller
+// gets a Prometheus-format error or a broken transfer, never a clean
+// truncated answer, and the server goes on answering.
+func TestCSVFromBrokenBackend(t *testing.T) {
+	big := bigJSON(300 << 10)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	backend := map[string]http.HandlerFunc{
+		"stall": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, big[:100<<10])
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		},
+		"drop":      dropAfter(big[:100<<10]),
+		"short":     shortBody(big[:100<<10]),
+		"truncated": reply(200, "application/json", big[:len(big)-100]),
+		// A long JSON error answer, dropped: passed on as it comes, so
+		// only a broken transfer can tell, in CSV as in JSON.
+		"error dropped": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			_, _ = io.WriteString(w, `{"status":"error","errorType":"execution","error":"`+strings.Repeat("x", 100<<10))
+			w.(http.Flusher).Flush()
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close()
+			}
+		},
+	}
+	front := promtest.Start(t)
+	for name, handle := range backend {
+		rec := newRecorder(t, handle)
+		ds := addDataSource(t, front, map[string]any{"name": "broken " + name, "url": rec.URL, "env": name, "timeoutSeconds": 1,
+			"basicAuthUser": "dsuser", "basicAuthPassword": "ds-password-123"})
+		for _, how := range []string{"format=csv", "Accept: text/csv", "JSON"} {
+			t.Run(name+"/"+how, func(t *testing.T) {
+				u := front.URL + proxyPath + fmt.Sprint(ds.ID) + "/api/v1/query?query=up"
+				if how == "format=csv" {
+					u += "&format=csv"
+				}
+				req, _ := http.NewRequest(http.MethodGet, u, nil)
+				req.SetBasicAuth(front.Key, front.Token)
+				if how == "Accept: text/csv" {
+					req.Header.Set("Accept", "text/csv")
+				}
+				resp, err := httpClient.Do(req)
+				if err != nil {
+					t.Fatalf("no answer: %v", err)
+				}
+				body, readErr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if how == "JSON" || name == "error dropped" {
+					// The header was passed on before the break: only a
+					// broken transfer tells the caller.
+					if readErr == nil {
+						t.Fatalf("status %d with a clean %d-byte body from a broken backend", resp.StatusCode, len(body))
+					}
+				} else {
+					// The converter holds a single answer before its first
+					// row, so the break is still a Prometheus error.
+					wantStatus, wantType := http.StatusBadGateway, "unavailable"
+					if name == "stall" {
+						wantStatus, wantType = http.StatusGatewayTimeout, "timeout"
+					}
+					if readErr != nil || resp.StatusCode != wantStatus {
+						t.Fatalf("status %d (read error %v), want %d: %.200s", resp.StatusCode, readErr, wantStatus, body)
+					}
+					e := decodeErr(t, body)
+					if e.ErrorType != wantType || !strings.Contains(e.Error, `data source "broken `+name+`"`) || strings.Contains(e.Error, "ds-password-123") {
+						t.Fatalf("error %+v", e)
+					}
+				}
+				// The server is still there.
+				status, out := owner(front).do(t, http.MethodGet, front.URL+proxyPath+"1/api/v1/query?query=vector(1)", nil)
+				if status != http.StatusOK {
+					t.Fatalf("after: %d %s", status, out)
+				}
+			})
+		}
+	}
+}
+
+// TestConfinedMetadataGzipBomb: a label-limited caller's /metadata is
+// filtered in memory; a backend whose gzip answer decodes to hundreds of
+// MiB gets a clear 502 once the decoded answer passes the bound, and
+// promgate never holds more than that bound of it.
+func TestConfinedMetadataGzipBomb(t *testing.T) {
+	const decoded = 300 << 20
+	rec := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if !strings.HasSuffix(r.URL.Path, "/api/v1/metadata") {
+			_, _ = io.WriteString(w, `{"status":"success","data":["up"]}`)
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		if _, err := io.WriteString(zw, `{"status":"success","data":{"up":[{"type":"gauge","unit":"","help":"`); err != nil {
+			return
+		}
+		chunk := bytes.Repeat([]byte("a"), 1<<20)
+		for range decoded >> 20 {
+			if _, err := zw.Write(chunk); err != nil {
+				return // promgate stopped reading
+			}
+		}
+		_, _ = io.WriteString(zw, `"}]}}`)
+		_ = zw.Close()
+	})
+	front := promtest.Start(t)
+	ds := addDataSource(t, front, map[string]any{"name": "bomb", "url": rec.URL, "env": "prod"})
+	key, token := front.Credential(t, access.RoleViewer, access.ScopeRead, `{env="prod"}`)
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	status, body := caller{key: key, token: token}.do(t, http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/metadata", nil)
+	runtime.ReadMemStats(&after)
+	e := decodeErr(t, body)
+	if status != http.StatusBadGateway || e.ErrorType != "unavailable" || !strings.Contains(e.Error, `data source "bomb"`) || !strings.Contains(e.Error, "MiB") {
+		t.Fatalf("%d %s", status, body)
+	}
+	grew := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d MiB while answering", grew>>20)
+	if grew > 256<<20 {
+		t.Fatalf("allocated %d MiB for a %d MiB answer", grew>>20, decoded>>20)
+	}
+	// An ordinary answer still passes.
+	owner := caller{key: front.Key, token: front.Token}
+	if status, body := owner.do(t, http.MethodGet, front.URL+proxyPath+"1/api/v1/metadata", nil); status != http.StatusOK {
+		t.Fatalf("embedded metadata: %d %s", status, body)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +88,70 @@ func TestRealPrometheus(t *testing.T) {
 	status, out := owner(front).do(t, http.MethodPost, fmt.Sprintf("%s%s/%d/test", front.URL, dsAPI, ds.ID), nil)
 	if status != 200 || !bytes.Contains(out, []byte("Data source is working: Prometheus 3.16.0")) {
 		t.Fatalf("test connection: %d %s", status, out)
+	}
+}
+
+// TestSubqueriesWithoutStepMatchPrometheus: `x[5m:]` forms answer on data
+// source 1 (the embedded engine) and on a remote data source exactly as
+// Prometheus 3.16.0 answers them, in JSON, and the same CSV on both.
+func TestSubqueriesWithoutStepMatchPrometheus(t *testing.T) {
+	prom := realPrometheus(t)
+	now := time.Now().Truncate(time.Minute)
+	front := promtest.Start(t)
+	for _, target := range []string{prom.URL + "/api/v1/write", front.URL + "/api/v1/write"} {
+		user, password := "", ""
+		if strings.HasPrefix(target, front.URL) {
+			user, password = front.Key, front.Token
+		}
+		if err := dstest.RemoteWrite(testCtx(t), target, user, password, seedSeries(now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds := addDataSource(t, front, map[string]any{"name": "prometheus", "url": prom.URL, "env": "prod"})
+	bases := map[string]string{
+		"embedded": front.URL + proxyPath + "1",
+		"remote":   front.URL + proxyPath + fmt.Sprint(ds.ID),
+	}
+	for _, tc := range subqueryCases(now) {
+		t.Run(tc.name, func(t *testing.T) {
+			wantStatus, want := tc.request(t, prom.URL, caller{})
+			if wantStatus != http.StatusOK || !bytes.Contains(want, []byte(`"status":"success"`)) {
+				t.Fatalf("Prometheus: %d %s", wantStatus, want)
+			}
+			for name, base := range bases {
+				gotStatus, got := tc.request(t, base, owner(front))
+				if gotStatus != wantStatus || !bytes.Equal(got, want) {
+					t.Fatalf("%s: %d %s\nPrometheus: %d %s", name, gotStatus, got, wantStatus, want)
+				}
+			}
+			// CSV, asked both ways, is the same on both data sources.
+			csvCase := tc
+			csvCase.params = url.Values{"format": {"csv"}}
+			for k, v := range tc.params {
+				csvCase.params[k] = v
+			}
+			accept := caller{key: front.Key, token: front.Token, header: http.Header{"Accept": {"text/csv"}}}
+			var first []byte
+			for name, base := range bases {
+				for how, c := range map[string]caller{"format=csv": owner(front), "Accept": accept} {
+					cc := csvCase
+					if how == "Accept" {
+						cc = tc
+					}
+					status, body := cc.request(t, base, c)
+					if status != http.StatusOK || !bytes.HasPrefix(body, []byte("name,timestamp,value")) {
+						t.Fatalf("%s CSV (%s): %d %s", name, how, status, body)
+					}
+					if first == nil {
+						first = body
+					} else if !bytes.Equal(body, first) {
+						t.Fatalf("%s CSV (%s) differs:\n%s\nfrom\n%s", name, how, body, first)
+					}
+				}
+			}
+			if !strings.Contains(tc.name, "@ 100") && bytes.Count(first, []byte("\n")) < 2 {
+				t.Fatalf("CSV has no rows: %s", first)
+			}
+		})
 	}
 }

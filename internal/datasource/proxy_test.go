@@ -28,7 +28,7 @@ type endpointCase struct {
 func endpointCases(now time.Time) []endpointCase {
 	ts := func(t time.Time) string { return fmt.Sprintf("%d", t.Unix()) }
 	start, end := now.Add(-30*time.Minute), now
-	return []endpointCase{
+	return append([]endpointCase{
 		{"query GET", http.MethodGet, "api/v1/query", url.Values{"query": {`sum by (env) (rate(http_requests_total[5m]))`}, "time": {ts(end)}}},
 		{"query POST", http.MethodPost, "api/v1/query", url.Values{"query": {`http_requests_total{env="prod"}`}, "time": {ts(end)}}},
 		{"query error", http.MethodGet, "api/v1/query", url.Values{"query": {`sum(`}}},
@@ -44,6 +44,19 @@ func endpointCases(now time.Time) []endpointCase {
 		{"query_exemplars", http.MethodGet, "api/v1/query_exemplars", url.Values{"query": {`http_requests_total`}, "start": {ts(start)}, "end": {ts(end)}}},
 		{"format_query", http.MethodGet, "api/v1/format_query", url.Values{"query": {`sum(rate(x[5m]))by(a)`}}},
 		{"buildinfo", http.MethodGet, "api/v1/status/buildinfo", nil},
+	}, subqueryCases(now)...)
+}
+
+// subqueryCases are subqueries without a step: the engine takes the step
+// from the default evaluation interval (1m in Prometheus and promgate).
+func subqueryCases(now time.Time) []endpointCase {
+	ts := func(t time.Time) string { return fmt.Sprintf("%d", t.Unix()) }
+	start, end := now.Add(-30*time.Minute), now
+	return []endpointCase{
+		{"subquery without step", http.MethodGet, "api/v1/query", url.Values{"query": {`http_requests_total{env="prod"}[5m:]`}, "time": {ts(end)}}},
+		{"subquery without step @ 100", http.MethodGet, "api/v1/query", url.Values{"query": {`http_requests_total[5m:] @ 100`}, "time": {ts(end)}}},
+		{"subquery without step @ start", http.MethodGet, "api/v1/query", url.Values{"query": {`http_requests_total{env="dev"}[5m:] @ ` + ts(start)}, "time": {ts(end)}}},
+		{"max_over_time subquery range", http.MethodPost, "api/v1/query_range", url.Values{"query": {`max_over_time(http_requests_total[5m:])`}, "start": {ts(start)}, "end": {ts(end)}, "step": {"60"}}},
 	}
 }
 

@@ -285,7 +285,7 @@ func (rm *Remote) relay(w http.ResponseWriter, r *http.Request, ctx context.Cont
 	_, err := io.CopyBuffer(tw, struct{ io.Reader }{br}, *bufp)
 	rm.fwd.copyBufs.Put(bufp)
 	if err == nil && tw.last != '}' {
-		err = errors.New("body does not end a JSON object")
+		err = errUnfinishedJSON
 	}
 	if err != nil {
 		if tw.writeErr {
@@ -293,10 +293,50 @@ func (rm *Remote) relay(w http.ResponseWriter, r *http.Request, ctx context.Cont
 		}
 		rm.fwd.logger.WarnContext(r.Context(), "data source answer cut short; aborting the response",
 			"datasource", name, "id", rm.info.ID, "err", rm.redact.Replace(err.Error()), "took", time.Since(start))
-		// The header is out: the only honest signal left is a broken
-		// response, which every HTTP client reports as an error.
-		panic(http.ErrAbortHandler)
+		perr := &promapi.Error{Status: http.StatusBadGateway, Type: promapi.ErrUnavailable,
+			Msg: rm.redact.Replace(fmt.Sprintf("data source %q answer cut short: %s", name, describeCut(err)))}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil {
+			perr = &promapi.Error{Status: http.StatusGatewayTimeout, Type: promapi.ErrTimeout,
+				Msg: fmt.Sprintf("data source %q did not finish its answer within %s", name, rm.timeout)}
+		}
+		abort(w, perr)
 	}
+}
+
+// errUnfinishedJSON: the backend ended its body cleanly in mid-JSON.
+var errUnfinishedJSON = errors.New("body does not end a JSON object")
+
+func describeCut(err error) string {
+	if errors.Is(err, errUnfinishedJSON) {
+		return "the body ends before its JSON does"
+	}
+	return describeNetError(err)
+}
+
+// Aborter is a ResponseWriter that can mark its response as failed after
+// the header went out. Writers used outside net/http's handler goroutine
+// (a pipe to the CSV converter, an in-memory buffer) must implement it.
+type Aborter interface {
+	Abort(err error)
+}
+
+// abort ends a response whose header is out so the caller sees an error,
+// never a clean truncated body: through w's Abort when it has one, else by
+// net/http's own abort, which is only valid in its handler goroutine (the
+// one case where w is net/http's writer).
+func abort(w http.ResponseWriter, err error) {
+	for {
+		if a, ok := w.(Aborter); ok {
+			a.Abort(err)
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // wrapErrorBody answers status with a Prometheus-format error quoting the

@@ -42,6 +42,9 @@ type Options struct {
 	// Registerer receives the TSDB, engine and remote-write metrics; nil
 	// means none are exported.
 	Registerer prometheus.Registerer
+	// EvalInterval is Prometheus' global evaluation_interval: the step of a
+	// subquery written without one (`x[5m:]`); 0 means 1 minute.
+	EvalInterval time.Duration
 }
 
 // Store is an open embedded store.
@@ -78,6 +81,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.LookbackDelta <= 0 {
 		opts.LookbackDelta = 5 * time.Minute
 	}
+	if opts.EvalInterval <= 0 {
+		opts.EvalInterval = time.Minute
+	}
+	subqueryStep := max(1, opts.EvalInterval.Milliseconds())
 	reg := opts.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry() // metrics go nowhere, but registration stays valid
@@ -111,6 +118,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		EnableAtModifier:   true,
 		// Negative offsets are on in Prometheus 3 by default.
 		EnableNegativeOffset: true,
+		// Unset, the engine dereferences nil on every `x[5m:]`.
+		NoStepSubqueryIntervalFn: func(int64) int64 { return subqueryStep },
 	})
 
 	s := &Store{

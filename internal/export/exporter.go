@@ -7,6 +7,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/promgate/promgate/internal/panics"
 )
 
 // PrometheusMaxPoints is the most points per series Prometheus computes in one
@@ -229,6 +231,15 @@ func (e *Exporter) run(ctx context.Context, w io.Writer, opt Options, n int, fet
 	go func() {
 		defer wg.Done()
 		defer close(queue)
+		// A panic in any goroutine here becomes run's error: the server
+		// runs this for requests, where it must not stop the process.
+		var err error
+		defer func() {
+			if err != nil {
+				cancel(err)
+			}
+		}()
+		defer panics.Capture(&err)
 		for k := 0; k < n; k++ {
 			select {
 			case sem <- struct{}{}:
@@ -247,8 +258,7 @@ func (e *Exporter) run(ctx context.Context, w io.Writer, opt Options, n int, fet
 				if streaming {
 					e.streamJob(ctx, j, fetch, hdr, opt, n, pool, warn)
 				} else {
-					j.body, j.err = fetch(ctx, j.k)
-					close(j.ready)
+					fetchJob(ctx, j, fetch)
 				}
 			}()
 			queue <- j // capacity conc and sem held: never blocks for long
@@ -331,6 +341,7 @@ func (e *Exporter) run(ctx context.Context, w io.Writer, opt Options, n int, fet
 // label names, and decides (see header); the other chunks fetch meanwhile.
 func (e *Exporter) streamJob(ctx context.Context, j *job, fetch fetchFunc, hdr *header, opt Options, n int, pool *sync.Pool, warn func(kind, msg string)) {
 	defer close(j.blocks)
+	defer panics.Capture(&j.err) // before the close: the reader sees the error
 	body, err := fetch(ctx, j.k)
 	if err != nil {
 		j.err = err
@@ -397,6 +408,13 @@ func (e *Exporter) streamJob(ctx context.Context, j *job, fetch fetchFunc, hdr *
 		err = rw.Close()
 	}
 	j.samples, j.err = rw.samples, err
+}
+
+// fetchJob fetches one chunk whole.
+func fetchJob(ctx context.Context, j *job, fetch fetchFunc) {
+	defer close(j.ready)
+	defer panics.Capture(&j.err)
+	j.body, j.err = fetch(ctx, j.k)
 }
 
 func (e *Exporter) onceWarn() func(kind, msg string) {

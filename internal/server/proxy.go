@@ -161,29 +161,56 @@ func (s *Server) serveConfinedMetadata(w http.ResponseWriter, r *http.Request, d
 func (s *Server) fetchJSON(w http.ResponseWriter, r *http.Request, ds datasource.DataSource, req *promapi.Request, v any) bool {
 	rec := &bufferResponse{header: http.Header{}, status: http.StatusOK}
 	ds.Serve(rec, r, req)
+	if rec.tooLarge {
+		promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable, fmt.Sprintf(
+			"data source %q sent a %s answer of more than %d MiB (decoded), the most promgate filters in memory for a label-limited credential",
+			ds.Info().Name, req.Endpoint, maxBufferedAnswer>>20))
+		return false
+	}
+	if rec.abortErr != nil {
+		var perr *promapi.Error
+		if !errors.As(rec.abortErr, &perr) {
+			perr = &promapi.Error{Status: http.StatusBadGateway, Type: promapi.ErrUnavailable, Msg: fmt.Sprintf("data source %q answer cut short", ds.Info().Name)}
+		}
+		perr.Write(w)
+		return false
+	}
 	if rec.status != http.StatusOK {
 		for k, vals := range rec.header {
 			w.Header()[k] = vals
 		}
 		w.WriteHeader(rec.status)
-		_, _ = w.Write(rec.body.Bytes())
+		_, _ = w.Write(rec.body)
 		return false
 	}
-	if err := json.Unmarshal(rec.body.Bytes(), v); err != nil {
+	if err := json.Unmarshal(rec.body, v); err != nil {
 		promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable, fmt.Sprintf("data source %q answered with invalid JSON", ds.Info().Name))
 		return false
 	}
 	return true
 }
 
+// maxBufferedAnswer bounds a data source answer held in memory (decoded:
+// a backend's gzip answer can expand a thousandfold).
+const maxBufferedAnswer = 64 << 20
+
+// errTooLarge stops a data source writing more than maxBufferedAnswer.
+var errTooLarge = errors.New("answer larger than promgate holds in memory")
+
 // bufferResponse keeps a data source's whole answer in memory, for the
-// small answers (label values, metadata) that are filtered before sending.
+// small answers (label values, metadata) that are filtered before sending;
+// it refuses to grow past maxBufferedAnswer.
 type bufferResponse struct {
 	header      http.Header
 	status      int
 	wroteHeader bool
-	body        bytes.Buffer
+	body        []byte
+	abortErr    error
+	tooLarge    bool
 }
+
+// Abort implements datasource.Aborter: the answer broke after its header.
+func (b *bufferResponse) Abort(err error) { b.abortErr = err }
 
 func (b *bufferResponse) Header() http.Header { return b.header }
 
@@ -195,7 +222,19 @@ func (b *bufferResponse) WriteHeader(code int) {
 
 func (b *bufferResponse) Write(p []byte) (int, error) {
 	b.wroteHeader = true
-	return b.body.Write(p)
+	need := len(b.body) + len(p)
+	if b.tooLarge || need > maxBufferedAnswer {
+		b.tooLarge = true
+		return 0, errTooLarge
+	}
+	if need > cap(b.body) {
+		// Double, but never past the bound (append could reserve twice it).
+		grown := make([]byte, len(b.body), min(max(2*cap(b.body), need, 4096), maxBufferedAnswer))
+		copy(grown, b.body)
+		b.body = grown
+	}
+	b.body = append(b.body, p...)
+	return len(p), nil
 }
 
 // grafanaDataSource is the shape of Grafana's GET /api/datasources items.
@@ -262,17 +301,28 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "credential label selector is invalid")
 		return
 	}
+	msgType, perr := decideWrite(r.Header)
+	if perr != nil {
+		perr.Write(w)
+		return
+	}
+	// The receiver reads whole bodies into memory: bound them.
+	body, err := io.ReadAll(io.LimitReader(r.Body, s.opts.MaxWriteBytes+1))
+	if err != nil {
+		promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, "read remote_write body: "+err.Error())
+		return
+	}
+	if int64(len(body)) > s.opts.MaxWriteBytes {
+		promapi.WriteError(w, http.StatusRequestEntityTooLarge, promapi.ErrBadData,
+			fmt.Sprintf("remote_write body is larger than the limit of %d bytes", s.opts.MaxWriteBytes))
+		return
+	}
+	if perr := checkWriteBody(body); perr != nil {
+		perr.Write(w)
+		return
+	}
 	if policy != nil {
-		body, err := io.ReadAll(io.LimitReader(r.Body, s.opts.MaxWriteBytes+1))
-		if err != nil {
-			promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, "read remote_write body: "+err.Error())
-			return
-		}
-		if int64(len(body)) > s.opts.MaxWriteBytes {
-			promapi.WriteError(w, http.StatusRequestEntityTooLarge, promapi.ErrBadData, "remote_write body too large")
-			return
-		}
-		outside, err := seriesOutside(r.Header.Get("Content-Type"), body, policy)
+		outside, err := seriesOutside(msgType, body, policy)
 		if err != nil {
 			promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, err.Error())
 			return
@@ -282,11 +332,11 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("%d series fall outside this credential's selector %s; nothing was written", outside, policy))
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-	} else {
-		// The receiver reads whole bodies into memory: bound them.
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxWriteBytes)
 	}
+	// The receiver reads exactly what was decided and checked here.
+	r.Header.Set("Content-Type", canonicalContentType(msgType))
+	r.Header.Set("Content-Encoding", "snappy")
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
 	s.opts.Write.ServeHTTP(w, r)
 }

@@ -60,6 +60,7 @@ type Server struct {
 	// admission is nil when query admission is off.
 	admission    *admission
 	queryMetrics *queryMetrics
+	panics       prometheus.Counter
 }
 
 // New builds the handler.
@@ -76,6 +77,7 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, mux: http.NewServeMux(), limiter: newRateLimiter(opts.RatePerCredential), metrics: newHTTPMetrics(opts.Registerer)}
 	s.admission = newAdmission(opts.Queries)
 	s.queryMetrics = newQueryMetrics(opts.Registerer, s.admission)
+	s.panics = newPanicCounter(opts.Registerer)
 	m := s.mux
 
 	proxy := s.metrics.instrument("proxy", s.rateLimit(http.HandlerFunc(s.serveProxy)))
@@ -117,7 +119,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// "path??a=b": some servers read the second ? as part of the path.
 		promapi.WriteError(rec, http.StatusBadRequest, promapi.ErrBadData, "a second ? in the request URL")
 	} else {
-		s.mux.ServeHTTP(rec, r)
+		s.serveRecovered(rec, r)
 	}
 	s.logRequest(r, rec.status, time.Since(start))
 }

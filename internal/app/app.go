@@ -162,8 +162,8 @@ func (a *App) StartSelfScrape(ctx context.Context, addr net.Addr, listen string)
 }
 
 // ready reports whether promgate answers queries with its own data: the
-// store is open and the first self-scrape is done.
-func (a *App) ready() bool { return a.TSDB.Ready() && a.scraped.Load() }
+// store is open and takes writes, and the first self-scrape is done.
+func (a *App) ready() bool { return a.TSDB.Ready() && a.TSDB.Health() == nil && a.scraped.Load() }
 
 // SelfScrapeTarget is the loopback URL of our own /metrics and the instance
 // label for it (host:port as a user would write it).

@@ -24,6 +24,7 @@ import (
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/embedded"
 	"github.com/promgate/promgate/internal/mgmtapi"
+	"github.com/promgate/promgate/internal/ratelog"
 	"github.com/promgate/promgate/internal/secrets"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/store"
@@ -76,6 +77,9 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// A failure that repeats on every request (a full disk, an outage) is
+	// logged once per interval with a count, not once per request.
+	cfg.Logger = slog.New(ratelog.NewHandler(cfg.Logger.Handler(), ratelog.Interval))
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}

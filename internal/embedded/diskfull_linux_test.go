@@ -270,6 +270,20 @@ func TestFullDiskLosesNoAcknowledgedSample(t *testing.T) {
 
 	filler := fillDisk(t, dir)
 	writeUntilRefused(t, s, sn, 30)
+	// 30 refusals in well under 10 s: each kind of failure is logged once.
+	for _, l := range []struct {
+		what string
+		subs []string
+		max  int
+	}{
+		{"refused-write request lines", []string{"level=WARN", `msg="http request"`, "path=/api/v1/write"}, 1},
+		{"not-ready lines", []string{"level=WARN", `msg="http request"`, "path=/-/ready"}, 1},
+		{"error lines", []string{"level=ERROR"}, 3},
+	} {
+		if n := countLines(s.Logs(), l.subs...); n > l.max {
+			t.Errorf("%d %s for 30 refused writes, want at most %d", n, l.what, l.max)
+		}
+	}
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -404,6 +418,21 @@ func TestFullDiskSelfScrape(t *testing.T) {
 	s.Stop()
 	s2 := promtest.Start(t, promtest.WithDataDir(dir))
 	checkNoneMissing(t, sn, countStored(t, s2))
+}
+
+// countLines counts the log lines that contain every one of subs.
+func countLines(logs string, subs ...string) int {
+	n := 0
+	for line := range strings.SplitSeq(logs, "\n") {
+		all := true
+		for _, sub := range subs {
+			all = all && strings.Contains(line, sub)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
 }
 
 func dirSize(t *testing.T, dir string) int64 {

@@ -314,8 +314,10 @@ func TestFullDiskLosesNoAcknowledgedSample(t *testing.T) {
 }
 
 // TestFullDiskRepairWithoutRoom frees less space than the WAL repair
-// needs: the store keeps refusing writes, a start says clearly what is
-// wrong, and once there is room nothing acknowledged is missing.
+// needs: the store keeps refusing writes, a start fails with a message
+// that says what to do (and touches nothing: a repair that ran out of room
+// half-way used to drop the rest of the WAL at the next start), and once
+// there is room nothing acknowledged is missing.
 func TestFullDiskRepairWithoutRoom(t *testing.T) {
 	dir := mountTmpfs(t, "64m")
 	s := promtest.Start(t, promtest.WithDataDir(dir))
@@ -351,8 +353,8 @@ func TestFullDiskRepairWithoutRoom(t *testing.T) {
 	}
 	s.Stop()
 
-	// A start without room for the repair fails with a clear message, twice
-	// (the first try must not leave a half-repaired WAL behind).
+	// A start without room for the repair fails with a clear message, and
+	// again on a second try.
 	for try := range 2 {
 		store, err := embedded.Open(context.Background(), embedded.Options{Dir: filepath.Join(dir, "tsdb")})
 		if err == nil {

@@ -189,10 +189,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 }
 
 // openTSDB opens the TSDB under s.dir, after putting back what an
-// interrupted WAL repair left aside.
+// interrupted WAL repair left aside. Without room for a WAL repair it does
+// not try: the TSDB's WAL replay writes head chunks, and a chunk write
+// that fails stops the process.
 func (s *Store) openTSDB() (*handle, error) {
 	s.reg.unregisterAll()
 	if err := restoreInterruptedRepairs(s.dir, s.logger); err != nil {
+		return nil, fmt.Errorf("open tsdb at %s: %w", s.dir, err)
+	}
+	if err := checkRoom(s.dir); err != nil {
 		return nil, fmt.Errorf("open tsdb at %s: %w", s.dir, err)
 	}
 	db, err := tsdb.Open(s.dir, s.tsdbLog, s.reg, s.tsdbOpts(), nil)

@@ -139,13 +139,8 @@ func (s *Store) recoverLoop() {
 // that, so that the WAL repair cuts the torn record. It reports whether
 // the store takes writes again, and whether it tried to reopen.
 func (s *Store) tryReopen() (reopened, tried bool) {
-	need, err := repairNeed(s.dir)
-	if err != nil {
-		s.logger.Warn("cannot reopen the TSDB", "err", err)
-		return false, false
-	}
-	if free, ok := freeSpace(s.dir); ok && free < need {
-		s.logger.Warn("waiting for free space to reopen the TSDB; writes are refused meanwhile", "dir", s.dir, "free", mib(free), "need", mib(need))
+	if err := checkRoom(s.dir); err != nil {
+		s.logger.Warn("waiting to reopen the TSDB; writes are refused meanwhile", "dir", s.dir, "err", err)
 		return false, false
 	}
 	s.mu.Lock()

@@ -74,6 +74,24 @@ func repairNeed(dir string) (int64, error) {
 	return largest + repairMargin, nil
 }
 
+// errNoRoom: the file system holding the TSDB lacks the room that opening
+// it may need.
+var errNoRoom = errors.New("no room to open the TSDB")
+
+// checkRoom fails when the file system has less free space than
+// repairNeed, saying what to do.
+func checkRoom(dir string) error {
+	need, err := repairNeed(dir)
+	if err != nil {
+		return err
+	}
+	if free, ok := freeSpace(dir); ok && free < need {
+		return fmt.Errorf("%w: the file system has %s free and the TSDB needs about %s to replay and repair its WAL: "+
+			"free space on it and start again (nothing is lost meanwhile)", errNoRoom, mib(free), mib(need))
+	}
+	return nil
+}
+
 // explainNoSpace adds what to do to an error that a full disk caused.
 func explainNoSpace(dir string, err error) error {
 	if !errors.Is(err, syscall.ENOSPC) {
@@ -84,9 +102,9 @@ func explainNoSpace(dir string, err error) error {
 		msg = fmt.Sprintf("the file system has %s free", mib(free))
 	}
 	if need, nerr := repairNeed(dir); nerr == nil {
-		msg += fmt.Sprintf(" and the TSDB needs about %s to check and repair its WAL", mib(need))
+		msg += fmt.Sprintf(" and the TSDB needs about %s to replay and repair its WAL", mib(need))
 	}
-	return fmt.Errorf("%s: free space on it and start again (nothing is lost: an interrupted repair starts over): %w", msg, err)
+	return fmt.Errorf("%s: free space on it and start again (an interrupted repair starts over): %w", msg, err)
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -26,6 +26,7 @@ import (
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/embedded"
 	"github.com/promgate/promgate/internal/mgmtapi"
+	"github.com/promgate/promgate/internal/ratelog"
 	"github.com/promgate/promgate/internal/secrets"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/store"
@@ -105,6 +106,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// A failure that repeats on every request (a full disk, an outage) is
+	// logged once per interval with a count, not once per request.
+	cfg.Logger = slog.New(ratelog.NewHandler(cfg.Logger.Handler(), ratelog.Interval))
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -230,10 +234,10 @@ func (a *App) StartSelfScrape(ctx context.Context, addr net.Addr, listen string)
 }
 
 // ready reports whether promgate answers queries with its own data: the
-// store is open and the first self-scrape is done; and whether the user
-// store can be reached, without which no credential can be checked.
+// store is open and takes writes, the first self-scrape is done, and the
+// user store can be reached, without which no credential can be checked.
 func (a *App) ready() bool {
-	return a.TSDB.Ready() && a.scraped.Load() && a.Auth.StoreError() == nil
+	return a.TSDB.Ready() && a.TSDB.Health() == nil && a.scraped.Load() && a.Auth.StoreError() == nil
 }
 
 // SelfScrapeTarget is the loopback URL of our own /metrics and the instance

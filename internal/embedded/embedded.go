@@ -4,15 +4,17 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"runtime"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/grafana/regexp"
@@ -49,15 +51,28 @@ type Options struct {
 
 // Store is an open embedded store.
 type Store struct {
-	db       *tsdb.DB
+	dir      string
+	tsdbOpts func() *tsdb.Options
+	reg      *tsdbRegisterer
+	tsdbLog  *slog.Logger
 	engine   *promql.Engine
 	tracker  *promql.ActiveQueryTracker
 	router   *route.Router
 	metadata *MetadataStore
-	ready    atomic.Bool
 	logger   *slog.Logger
 	// maxSamples is the engine's per-query sample limit.
 	maxSamples int
+
+	mu sync.Mutex
+	// cur is the open TSDB; nil while it is reopened or after Close.
+	cur *handle
+	// unwritable is nil while writes are taken; see guard.go.
+	unwritable error
+
+	wakec     chan struct{} // the store turned unwritable
+	stopc     chan struct{}
+	donec     chan struct{} // recoverLoop ended
+	closeOnce sync.Once
 }
 
 // Open opens (or creates) the TSDB under opts.Dir and builds the API over it.
@@ -93,19 +108,33 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("create tsdb dir: %w", err)
 	}
 
-	tsdbOpts := tsdb.DefaultOptions()
-	tsdbOpts.RetentionDuration = opts.Retention.Milliseconds()
-	tsdbOpts.EnableExemplarStorage = true
-	tsdbOpts.MaxExemplars = 100_000
-	tsdbOpts.OutOfOrderTimeWindow = opts.OutOfOrderWindow.Milliseconds()
-	db, err := tsdb.Open(opts.Dir, opts.Logger.With("component", "tsdb"), reg, tsdbOpts, nil)
+	s := &Store{
+		dir: opts.Dir,
+		tsdbOpts: func() *tsdb.Options {
+			o := tsdb.DefaultOptions()
+			o.RetentionDuration = opts.Retention.Milliseconds()
+			o.EnableExemplarStorage = true
+			o.MaxExemplars = 100_000
+			o.OutOfOrderTimeWindow = opts.OutOfOrderWindow.Milliseconds()
+			return o
+		},
+		reg:        newTSDBRegisterer(reg),
+		tsdbLog:    opts.Logger.With("component", "tsdb"),
+		metadata:   NewMetadataStore(),
+		logger:     opts.Logger,
+		maxSamples: opts.MaxSamples,
+		wakec:      make(chan struct{}, 1),
+		stopc:      make(chan struct{}),
+		donec:      make(chan struct{}),
+	}
+	h, err := s.openTSDB()
 	if err != nil {
-		return nil, fmt.Errorf("open tsdb at %s: %w", opts.Dir, err)
+		return nil, err
 	}
 
 	tracker, err := promql.NewActiveQueryTracker(opts.Dir, opts.MaxConcurrent, opts.Logger.With("component", "query-tracker"))
 	if err != nil {
-		db.Close()
+		h.db.Close()
 		return nil, fmt.Errorf("open active query tracker: %w", err)
 	}
 	engine := promql.NewEngine(promql.EngineOpts{
@@ -122,20 +151,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		NoStepSubqueryIntervalFn: func(int64) int64 { return subqueryStep },
 	})
 
-	s := &Store{
-		db:       db,
-		engine:   engine,
-		tracker:  tracker,
-		metadata: NewMetadataStore(),
-		logger:   opts.Logger,
-
-		maxSamples: opts.MaxSamples,
-	}
+	s.engine, s.tracker, s.cur = engine, tracker, h
 	api := apiv1.NewAPI(
 		engine,
-		db,
-		metadataRecorder{AppendableV2: db, meta: s.metadata},
-		db,
+		s,
+		metadataRecorder{AppendableV2: s, meta: s.metadata},
+		s,
 		nil, nil, nil, // scrape pools, targets, alertmanagers: not served
 		func() config.Config { return config.DefaultConfig },
 		nil,
@@ -175,32 +196,96 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	)
 	s.router = route.New()
 	api.Register(s.router.WithPrefix("/api/v1"))
-	s.ready.Store(true)
+	go s.recoverLoop()
 	return s, nil
+}
+
+// openTSDB opens the TSDB under s.dir, after putting back what an
+// interrupted WAL repair left aside. Without room for a WAL repair it does
+// not try: the TSDB's WAL replay writes head chunks, and a chunk write
+// that fails stops the process.
+func (s *Store) openTSDB() (*handle, error) {
+	s.reg.unregisterAll()
+	if err := restoreInterruptedRepairs(s.dir, s.logger); err != nil {
+		return nil, fmt.Errorf("open tsdb at %s: %w", s.dir, err)
+	}
+	if err := checkRoom(s.dir); err != nil {
+		return nil, fmt.Errorf("open tsdb at %s: %w", s.dir, err)
+	}
+	db, err := tsdb.Open(s.dir, s.tsdbLog, s.reg, s.tsdbOpts(), nil)
+	if err != nil {
+		s.reg.unregisterAll()
+		return nil, fmt.Errorf("open tsdb at %s: %w", s.dir, explainNoSpace(s.dir, err))
+	}
+	return &handle{db: db}, nil
 }
 
 func (s *Store) readyHandler(f http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.ready.Load() {
-			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		if !s.Ready() {
+			writeUnavailable(w, fmt.Errorf("%w: its TSDB is being reopened", errUnavailable))
 			return
 		}
 		f(w, r)
 	}
 }
 
-// Ready reports whether the store serves queries.
-func (s *Store) Ready() bool { return s.ready.Load() }
-
 // ServeAPI serves one Prometheus API request whose URL path is
 // /api/v1/<endpoint>. Callers decide which endpoints reach it; metadata is
 // answered here because Prometheus reads it from scrape targets we lack.
 func (s *Store) ServeAPI(w http.ResponseWriter, r *http.Request) {
-	if strings.TrimSuffix(r.URL.Path, "/") == "/api/v1/metadata" {
+	switch strings.TrimSuffix(r.URL.Path, "/") {
+	case "/api/v1/metadata":
 		s.metadata.ServeHTTP(w, r)
+	case "/api/v1/write":
+		s.serveWrite(w, r)
+	default:
+		s.router.ServeHTTP(w, r)
+	}
+}
+
+// serveWrite hands remote_write to Prometheus' receiver, unless the store
+// refuses writes: then, and when a write fails because it just turned
+// unwritable, the answer is 503 with Retry-After, which senders retry,
+// instead of the receiver's 500.
+func (s *Store) serveWrite(w http.ResponseWriter, r *http.Request) {
+	if err := s.Health(); err != nil {
+		writeUnavailable(w, err)
 		return
 	}
-	s.router.ServeHTTP(w, r)
+	buf := &responseBuffer{header: http.Header{}, status: http.StatusOK}
+	s.router.ServeHTTP(buf, r)
+	if buf.status >= 500 {
+		if err := s.Health(); err != nil {
+			writeUnavailable(w, err)
+			return
+		}
+	}
+	maps.Copy(w.Header(), buf.header)
+	w.WriteHeader(buf.status)
+	_, _ = w.Write(buf.body.Bytes())
+}
+
+// responseBuffer holds the remote-write receiver's small answer until the
+// store has decided whether it stands.
+type responseBuffer struct {
+	header      http.Header
+	status      int
+	wroteHeader bool
+	body        bytes.Buffer
+}
+
+func (b *responseBuffer) Header() http.Header { return b.header }
+
+func (b *responseBuffer) WriteHeader(code int) {
+	if !b.wroteHeader {
+		b.status, b.wroteHeader = code, true
+	}
+}
+
+func (b *responseBuffer) Write(p []byte) (int, error) {
+	b.wroteHeader = true
+	return b.body.Write(p)
 }
 
 // Engine is the PromQL engine, for callers that evaluate queries directly.
@@ -210,23 +295,30 @@ func (s *Store) Engine() *promql.Engine { return s.engine }
 func (s *Store) MaxSamples() int { return s.maxSamples }
 
 // Queryable is the TSDB as a storage.Queryable.
-func (s *Store) Queryable() storage.Queryable { return s.db }
-
-// Appender appends samples directly (the self-scraper uses it).
-func (s *Store) Appender(ctx context.Context) storage.Appender { return s.db.Appender(ctx) }
+func (s *Store) Queryable() storage.Queryable { return s }
 
 // Metadata is the metric metadata the store has seen.
 func (s *Store) Metadata() *MetadataStore { return s.metadata }
 
-// Close flushes and closes the TSDB.
+// Close stops reopening, flushes and closes the TSDB.
 func (s *Store) Close() error {
-	s.ready.Store(false)
+	s.closeOnce.Do(func() { close(s.stopc) })
+	<-s.donec
+	s.mu.Lock()
+	h := s.cur
+	s.cur = nil
+	s.unwritable = fmt.Errorf("%w: it is closed", errUnavailable)
+	s.mu.Unlock()
+
 	var errs []error
 	if err := s.tracker.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close query tracker: %w", err))
 	}
-	if err := s.db.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close tsdb: %w", err))
+	if h != nil {
+		h.refs.Wait()
+		if err := h.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close tsdb: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -86,6 +86,10 @@ func (sc *Scraper) scrapeAndLog(ctx context.Context) {
 // ScrapeOnce performs one scrape and appends its samples. A failed scrape
 // still records up=0.
 func (sc *Scraper) ScrapeOnce(ctx context.Context) error {
+	if err := sc.store.Health(); err != nil {
+		// Nothing would be written; keep the staleness bookkeeping as is.
+		return fmt.Errorf("self-scrape skipped: %w", err)
+	}
 	start := time.Now()
 	families, scrapeErr := sc.fetch(ctx)
 	ts := start.UnixMilli()

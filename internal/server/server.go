@@ -8,6 +8,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/promapi"
+	"github.com/promgate/promgate/internal/ratelog"
 )
 
 // ProxyPrefix is the reference's data source proxy path.
@@ -133,9 +135,15 @@ func (s *Server) logRequest(r *http.Request, status int, took time.Duration) {
 		return // keep the hot path free of attribute building
 	}
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status, "duration", took}
+	ctx := r.Context()
+	if status >= 500 {
+		// Repeats are logged once per route and status and interval (when
+		// the logger is a ratelog.Handler, as promgate's is).
+		ctx = ratelog.WithKey(ctx, r.Method+" "+r.Pattern+" "+strconv.Itoa(status))
+	}
 	// Only the path: query strings hold PromQL, never secrets (credentials
 	// travel in headers), but they can be long.
-	s.opts.Logger.Log(r.Context(), level, "http request", attrs...)
+	s.opts.Logger.Log(ctx, level, "http request", attrs...)
 }
 
 func principalName(p *access.Principal) string {

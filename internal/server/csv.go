@@ -21,11 +21,22 @@ import (
 // never held whole.
 func (s *Server) serveCSV(w http.ResponseWriter, r *http.Request, ds datasource.DataSource, req *promapi.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
 	pw := newPipeResponse()
+	served := make(chan struct{})
 	go func() {
+		defer close(served)
 		defer pw.finish()
 		ds.Serve(pw, r.WithContext(ctx), req)
+	}()
+	// Return only once the data source is done: the caller's query slot is
+	// given back when this returns, and a caller that hangs up must not get
+	// it back while the query still runs (the embedded engine does not stop
+	// at once). Closing the reader first makes a writer blocked on the pipe
+	// return.
+	defer func() {
+		cancel()
+		_ = pw.reader.Close()
+		<-served
 	}()
 	select {
 	case <-pw.headerReady:

@@ -57,3 +57,30 @@ func TestMissingSecretKeyRefusedWhenSecretsAreStored(t *testing.T) {
 		t.Errorf("a new key was generated:\n%s", res.logs)
 	}
 }
+
+// TestSymlinkedLockRefused: a data dir whose lock file is a symlink is
+// refused before anything is written through it (the pid written into the
+// lock would otherwise replace whatever file the link names).
+func TestSymlinkedLockRefused(t *testing.T) {
+	t.Setenv("PROMGATE_STORE_URL", "")
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "precious")
+	if err := os.WriteFile(target, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, "lock")); err != nil {
+		t.Fatal(err)
+	}
+	res := serveMustFail(t, "--data-dir", dir)
+	for _, w := range []string{filepath.Join(dir, "lock"), "not a regular file"} {
+		if !strings.Contains(res.err.Error(), w) {
+			t.Errorf("error %q does not mention %q", res.err, w)
+		}
+	}
+	if b, _ := os.ReadFile(target); string(b) != "precious\n" {
+		t.Errorf("the file the lock links to now holds %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "promgate.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the store was created in a data dir that was refused (stat: %v)", err)
+	}
+}

@@ -176,7 +176,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		MaxFailures: cfg.AuthMaxFailures, FailureWindow: cfg.AuthFailureWindow, Lockout: cfg.AuthLockout})
 	a.closers = append(a.closers, a.Auth.Close)
 
-	dsAPI, err := a.remoteDataSources(cfg)
+	dsAPI, err := a.remoteDataSources(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -283,12 +283,43 @@ func (a *App) dataSourceInfos(ctx context.Context) ([]mgmtapi.DataSourceInfo, er
 	return out, nil
 }
 
+// keyNotLost refuses a missing secret key file while the store holds data
+// source secrets: a new key would never decrypt them, and writing it would
+// make restoring the old one harder. A store without secrets (a first
+// start) may get a new key.
+func (a *App) keyNotLost(ctx context.Context, keyFile string) error {
+	if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
+		return nil // present, or unreadable: LoadOrCreate says which
+	}
+	stored, err := a.Store.ListDataSources(ctx)
+	if err != nil {
+		return fmt.Errorf("list data sources: %w", err)
+	}
+	n := 0
+	for _, ds := range stored {
+		if len(ds.Secrets) > 0 {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	what := "1 data source"
+	if n > 1 {
+		what = fmt.Sprintf("%d data sources", n)
+	}
+	return fmt.Errorf("secret key file %s is missing, but the store holds secrets of %s encrypted with it: restore the key file from your backup (or point --secret-key-file at it); a new key would never decrypt them", keyFile, what)
+}
+
 // remoteDataSources sets a.Sources to the embedded store plus the remote
 // data sources kept in the store, and returns their management API.
-func (a *App) remoteDataSources(cfg Config) (http.Handler, error) {
+func (a *App) remoteDataSources(ctx context.Context, cfg Config) (http.Handler, error) {
 	keyFile := cfg.SecretKeyFile
 	if keyFile == "" {
 		keyFile = filepath.Join(cfg.DataDir, secrets.DefaultFileName)
+	}
+	if err := a.keyNotLost(ctx, keyFile); err != nil {
+		return nil, err
 	}
 	box, created, err := secrets.LoadOrCreate(keyFile)
 	if err != nil {

@@ -375,8 +375,9 @@ func (a *Authenticator) verifyLimited(r *http.Request, key, token string, parseE
 	var ck cacheKey
 	ck.key = key
 	copy(ck.hash[:], HashToken(token))
-	if d := a.limit.retryAfter(ip, subj, now); d > 0 && !a.limit.isProven(ck, now) {
-		return nil, &RateLimitedError{RetryAfter: d}
+	here, everywhere := a.limit.credentialRefusal(ip, key, now)
+	if here > 0 && !a.limit.isProven(ck, now) {
+		return nil, &RateLimitedError{RetryAfter: here}
 	}
 	p, err := a.verifyCredential(r.Context(), key, token)
 	switch {
@@ -385,6 +386,11 @@ func (a *Authenticator) verifyLimited(r *http.Request, key, token string, parseE
 	case errors.Is(err, ErrInvalidCredentials):
 		a.limit.forget(ck)
 		a.failed(r, ip, subj, now)
+		if everywhere > 0 {
+			// Guesses spread over addresses stay refused; only the
+			// right token gets through (see credentialRefusal).
+			return nil, &RateLimitedError{RetryAfter: everywhere}
+		}
 	}
 	return p, err
 }

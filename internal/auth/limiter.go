@@ -22,7 +22,13 @@ import (
 // refusing, so a working credential is never refused for someone else's
 // failures (a retrying agent behind the same NAT, or guesses at its key).
 // Only the holder of the token can match a proven entry, so it gives an
-// attacker nothing. Passwords have no proven set (it would keep a fast hash
+// attacker nothing. A credential key refused from all addresses together
+// (but not from the caller's) is still verified, proven or not: its wrong
+// tokens get 429, its right one works. Otherwise anyone knowing a key could
+// lock out a credential not yet proven on this process (new, after a
+// restart, on another replica) from addresses of their own; the check
+// costs one lookup per attempt within each address's own allowance, and
+// tokens carry 190 random bits, so it tells a guesser nothing. Passwords have no proven set (it would keep a fast hash
 // of them in memory); a login is refused only while its own name is
 // throttled, from the guessing address or from everywhere, or while its
 // address sprays names. Open sessions are never throttled.
@@ -189,13 +195,33 @@ func (l *failureLimiter) giveBack(r reservation, succeeded bool) {
 
 // refusedFor is retryAfter for an address key. Caller holds mu.
 func (l *failureLimiter) refusedFor(a string, s subject, now time.Time) time.Duration {
+	return max(l.refusedIn(now, bucketKey{a, s}, bucketKey{a, subject{}}), l.refusedIn(now, bucketKey{"", s}))
+}
+
+// refusedIn is how long the longest refusing bucket of keys still refuses.
+// Caller holds mu.
+func (l *failureLimiter) refusedIn(now time.Time, keys ...bucketKey) time.Duration {
 	var d time.Duration
-	for _, k := range [...]bucketKey{{a, s}, {"", s}, {a, subject{}}} {
+	for _, k := range keys {
 		if b, ok := l.buckets[k]; ok && now.Before(b.blockedUntil) {
 			d = max(d, b.blockedUntil.Sub(now))
 		}
 	}
 	return d
+}
+
+// credentialRefusal splits retryAfter for a credential key: here is how
+// long the caller's own address is refused (its failures with this key, or
+// its spray of keys), everywhere how long the key is refused from all
+// addresses together. Only failures from the caller's address may refuse
+// it before its token is checked: anyone who knows a key (keys are not
+// secret) can trip the key's all-addresses bucket from addresses of their
+// own, and that must not lock out the holder.
+func (l *failureLimiter) credentialRefusal(addr, key string, now time.Time) (here, everywhere time.Duration) {
+	a, s := addressKey(addr), credSubject(key)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.refusedIn(now, bucketKey{a, s}, bucketKey{a, subject{}}), l.refusedIn(now, bucketKey{"", s})
 }
 
 // counted is one bucket's share of a failure, enough to give it back.

@@ -49,9 +49,10 @@ func wantStatus(t *testing.T, f *fixture, h http.Header, want int, what string) 
 
 // TestGuessingOneKeyStaysThrottled: wrong tokens for one key are refused
 // after MaxFailures from one address, and after 10*MaxFailures from all
-// addresses together, without a store lookup. While refused, even the
-// right token of a credential not yet seen working is refused (no faster
-// oracle for guesses); a credential that already worked is never refused.
+// addresses together. While refused from its address, even the right token
+// of a credential not yet seen working is refused without a store lookup;
+// a credential that already worked is never refused, and the right token
+// works from an address that is not itself refused.
 func TestGuessingOneKeyStaysThrottled(t *testing.T) {
 	f := limiterFixture(t)
 	target, targetTok := f.cred(t, CredentialSpec{Role: access.RoleViewer})
@@ -87,7 +88,8 @@ func TestGuessingOneKeyStaysThrottled(t *testing.T) {
 		wantStatus(t, f, from(fmt.Sprintf("10.1.%d.%d", i/4, i%4), basic(other.Key, guess())), 401, fmt.Sprintf("spread guess %d", i+1))
 	}
 	wantStatus(t, f, from("10.2.0.1", basic(other.Key, guess())), 429, "spread guess after the limit")
-	wantStatus(t, f, from("10.2.0.2", basic(other.Key, otherTok)), 429, "right token of a key refused everywhere")
+	// The key's holder is not locked out by guesses from elsewhere.
+	wantStatus(t, f, from("10.2.0.2", basic(other.Key, otherTok)), 200, "right token of a key refused everywhere")
 	wantStatus(t, f, from("10.2.0.3", basic(inUse.Key, inUseTok)), 200, "credential in use from a fresh address")
 
 	f.clock.Advance(31 * time.Second)
@@ -246,5 +248,41 @@ func TestLimiterGiveBack(t *testing.T) {
 	l.fail("192.0.2.4", bob, now)
 	if d := l.retryAfter("192.0.2.3", bob, now); d == 0 {
 		t.Fatal("30 failures did not refuse bob everywhere")
+	}
+}
+
+// TestSpreadGuessesDoNotLockOutTheHolder: wrong tokens for one key sent from
+// many addresses (an attacker who knows the key, which is not secret) must
+// not lock out its holder, even before the credential has worked on this
+// process (new, after a restart, on another replica, idle for a day). The
+// guesses themselves stay throttled: every further wrong token is 429,
+// and an address that reached its own limit is refused without a lookup.
+func TestSpreadGuessesDoNotLockOutTheHolder(t *testing.T) {
+	f := limiterFixture(t)
+	victim, victimTok := f.cred(t, CredentialSpec{Role: access.RoleEditor, Scope: access.ScopeWrite})
+	guess := func() string {
+		_, tok, err := GenerateCredential()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	// 10 addresses x MaxFailures: the key's all-addresses limit.
+	for i := range 50 {
+		wantStatus(t, f, from(fmt.Sprintf("198.51.100.%d", i/5+1), basic(victim.Key, guess())), 401, fmt.Sprintf("spread guess %d", i+1))
+	}
+	wantStatus(t, f, from("198.51.100.99", basic(victim.Key, guess())), 429, "a guess from a fresh address after the key's limit")
+	wantStatus(t, f, from("203.0.113.5", basic(victim.Key, victimTok)), 200, "the holder, first use on this process, from its own address")
+	wantStatus(t, f, from("203.0.113.6", basic(victim.Key, victimTok)), 200, "the holder from another address")
+	wantStatus(t, f, from("198.51.100.98", basic(victim.Key, guess())), 429, "guesses stay refused after the holder worked")
+
+	// An address that used up its own allowance for the key is refused
+	// before any store lookup.
+	lookups := f.st.lookups.Load()
+	for i := range 20 {
+		wantStatus(t, f, from("198.51.100.1", basic(victim.Key, guess())), 429, fmt.Sprintf("guess %d from an address at its limit", i+1))
+	}
+	if n := f.st.lookups.Load() - lookups; n != 0 {
+		t.Fatalf("guesses from an address at its limit made %d store lookups", n)
 	}
 }

@@ -35,6 +35,15 @@ type Lock struct {
 // processes hold locks on two different files of the same name.
 func Acquire(dir string) (*Lock, error) {
 	path := filepath.Join(dir, LockFile)
+	// The lock is opened and the pid written by name, which follows a
+	// symlink: a link there would lock, and overwrite, the file it names.
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		kind := "a directory or device"
+		if fi.Mode()&os.ModeSymlink != 0 {
+			kind = "a symlink"
+		}
+		return nil, fmt.Errorf("data dir lock %s is not a regular file (%s): remove it and start again", path, kind)
+	}
 	rel, _, err := fileutil.Flock(path)
 	if err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) {

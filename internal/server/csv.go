@@ -33,8 +33,10 @@ func (s *Server) serveCSV(w http.ResponseWriter, r *http.Request, ds datasource.
 		ds.Serve(pw, r.WithContext(ctx), req)
 	}()
 	defer func() {
-		// Never leave the data source running behind us, and make its panic
-		// this request's.
+		// Never leave the data source running behind us (the caller's query
+		// slot is given back when this returns, and the embedded engine does
+		// not stop at once), and make its panic this request's. Closing the
+		// reader first makes a writer blocked on the pipe return.
 		cancel()
 		_ = pw.reader.Close()
 		<-pw.done

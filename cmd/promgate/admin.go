@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/store"
@@ -130,7 +131,7 @@ func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	c.st = st
 	c.auth = auth.New(auth.Options{Store: st, Logger: logger, NoBackground: true})
 	defer func() { _ = c.auth.Close() }()
-	c.actor = auth.Actor{Name: cliActorName()}
+	c.actor = audit.Actor{Name: cliActorName()}
 	return run(ctx)
 }
 
@@ -139,7 +140,7 @@ type adminCmd struct {
 	stdout, stderr io.Writer
 	st             store.Store
 	auth           *auth.Authenticator
-	actor          auth.Actor
+	actor          audit.Actor
 
 	dataDir, storeURL string
 	login, role, user string

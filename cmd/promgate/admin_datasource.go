@@ -14,7 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/secrets"
 	"github.com/promgate/promgate/internal/store"
@@ -296,7 +296,7 @@ func (c *dsCmd) test(ctx context.Context) error {
 	return nil
 }
 
-func (c *dsCmd) actor() auth.Actor { return auth.Actor{Name: c.actorName} }
+func (c *dsCmd) actor() audit.Actor { return audit.Actor{Name: c.actorName} }
 
 func (c *dsCmd) writeJSON(v any) error {
 	return (&adminCmd{stdout: c.stdout}).writeJSON(v)

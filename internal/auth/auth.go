@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -109,6 +110,8 @@ type Authenticator struct {
 	touchMu   sync.Mutex
 	lastTouch map[int64]time.Time
 
+	audit *audit.Log
+
 	userMu sync.Mutex // serialises last-OWNER checks with the change
 
 	dummyOnce sync.Once
@@ -172,6 +175,7 @@ func New(o Options) *Authenticator {
 		cache:     newCredCache(),
 		touchQ:    make(chan touchReq, 256),
 		lastTouch: make(map[int64]time.Time),
+		audit:     audit.New(o.Store, o.Logger, o.Now),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stop = cancel

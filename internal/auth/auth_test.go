@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -126,19 +127,19 @@ func TestChangesApplyOnNextRequest(t *testing.T) {
 		role   string // role seen after the change, when 200
 	}{
 		{"revoke", false, func(f *fixture, u store.User, c store.Credential) error {
-			return f.a.RevokeCredential(ctx, SystemActor, c.ID)
+			return f.a.RevokeCredential(ctx, audit.System, c.ID)
 		}, 401, ""},
 		{"revoke global", true, func(f *fixture, u store.User, c store.Credential) error {
-			return f.a.RevokeCredential(ctx, SystemActor, c.ID)
+			return f.a.RevokeCredential(ctx, audit.System, c.ID)
 		}, 401, ""},
 		{"demote", false, func(f *fixture, u store.User, c store.Credential) error {
-			return f.a.SetUserRole(ctx, SystemActor, u.ID, access.RoleViewer)
+			return f.a.SetUserRole(ctx, audit.System, u.ID, access.RoleViewer)
 		}, 200, "VIEWER"},
 		{"disable", false, func(f *fixture, u store.User, c store.Credential) error {
-			return f.a.SetUserDisabled(ctx, SystemActor, u.ID, true)
+			return f.a.SetUserDisabled(ctx, audit.System, u.ID, true)
 		}, 401, ""},
 		{"delete user", false, func(f *fixture, u store.User, c store.Credential) error {
-			return f.a.DeleteUser(ctx, SystemActor, u.ID)
+			return f.a.DeleteUser(ctx, audit.System, u.ID)
 		}, 401, ""},
 		{"expire", false, func(f *fixture, u store.User, c store.Credential) error {
 			f.clock.Advance(2 * time.Hour)
@@ -202,10 +203,10 @@ func TestCrossProcessRevocation(t *testing.T) {
 		ok     func(status int, body string) bool
 	}{
 		{"revoke", func(u store.User, c store.Credential) error {
-			return other.a.RevokeCredential(ctx, SystemActor, c.ID)
+			return other.a.RevokeCredential(ctx, audit.System, c.ID)
 		}, func(s int, _ string) bool { return s == 401 }},
 		{"demote", func(u store.User, c store.Credential) error {
-			return other.a.SetUserRole(ctx, SystemActor, u.ID, access.RoleViewer)
+			return other.a.SetUserRole(ctx, audit.System, u.ID, access.RoleViewer)
 		}, func(s int, b string) bool { return s == 200 && strings.Contains(b, `"Role":"VIEWER"`) }},
 	}
 	other.user(t, "keeper", access.RoleOwner)
@@ -371,11 +372,11 @@ func BenchmarkAuthenticate(b *testing.B) {
 			st := openStore(b, "")
 			a := New(Options{Store: st, CacheTTL: bc.ttl})
 			defer func() { _ = a.Close() }()
-			u, err := a.CreateUser(context.Background(), SystemActor, "bench", "bench-password", access.RoleEditor)
+			u, err := a.CreateUser(context.Background(), audit.System, "bench", "bench-password", access.RoleEditor)
 			if err != nil {
 				b.Fatal(err)
 			}
-			c, tok, err := a.CreateCredential(context.Background(), SystemActor, CredentialSpec{Name: "b", UserID: &u.ID})
+			c, tok, err := a.CreateCredential(context.Background(), audit.System, CredentialSpec{Name: "b", UserID: &u.ID})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -399,10 +400,10 @@ func TestAuditEvents(t *testing.T) {
 	u := f.user(t, "gina", access.RoleEditor)
 	c, _ := f.cred(t, CredentialSpec{UserID: &u.ID})
 	steps := []func() error{
-		func() error { return f.a.SetUserRole(ctx, SystemActor, u.ID, access.RoleViewer) },
-		func() error { return f.a.SetUserDisabled(ctx, SystemActor, u.ID, true) },
-		func() error { return f.a.RevokeCredential(ctx, SystemActor, c.ID) },
-		func() error { return f.a.DeleteUser(ctx, SystemActor, u.ID) },
+		func() error { return f.a.SetUserRole(ctx, audit.System, u.ID, access.RoleViewer) },
+		func() error { return f.a.SetUserDisabled(ctx, audit.System, u.ID, true) },
+		func() error { return f.a.RevokeCredential(ctx, audit.System, c.ID) },
+		func() error { return f.a.DeleteUser(ctx, audit.System, u.ID) },
 	}
 	for _, s := range steps {
 		if err := s(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/store"
 	"github.com/promgate/promgate/internal/store/sqlite"
 )
@@ -124,7 +125,7 @@ func echoPrincipal(w http.ResponseWriter, r *http.Request) {
 
 func (f *fixture) user(t testing.TB, login string, role access.Role) store.User {
 	t.Helper()
-	u, err := f.a.CreateUser(context.Background(), SystemActor, login, "password-"+login, role)
+	u, err := f.a.CreateUser(context.Background(), audit.System, login, "password-"+login, role)
 	if err != nil {
 		t.Fatalf("create user %s: %v", login, err)
 	}
@@ -136,7 +137,7 @@ func (f *fixture) cred(t testing.TB, spec CredentialSpec) (store.Credential, str
 	if spec.Name == "" {
 		spec.Name = "test"
 	}
-	c, tok, err := f.a.CreateCredential(context.Background(), SystemActor, spec)
+	c, tok, err := f.a.CreateCredential(context.Background(), audit.System, spec)
 	if err != nil {
 		t.Fatalf("create credential: %v", err)
 	}

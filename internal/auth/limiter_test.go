@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 )
 
 // clientFromHeader lets one test process play many client addresses over
@@ -152,7 +153,7 @@ func TestSprayingKeysFromOneAddressStaysThrottled(t *testing.T) {
 func TestRetryingABadCredentialRefusesOnlyIt(t *testing.T) {
 	f := limiterFixture(t)
 	revoked, revokedTok := f.cred(t, CredentialSpec{Role: access.RoleEditor, Scope: access.ScopeWrite})
-	if err := f.a.RevokeCredential(context.Background(), SystemActor, revoked.ID); err != nil {
+	if err := f.a.RevokeCredential(context.Background(), audit.System, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
 	writer, writerTok := f.cred(t, CredentialSpec{Role: access.RoleEditor, Scope: access.ScopeWrite})

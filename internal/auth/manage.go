@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/enforce"
 	"github.com/promgate/promgate/internal/store"
 )
@@ -26,38 +27,6 @@ const (
 	maxNameLen     = 200
 	maxSelectorLen = 4096
 )
-
-// Actor is who performs a management operation, for the audit log.
-type Actor struct {
-	Name       string // login, "credential:<key>" or "system"
-	RemoteAddr string
-}
-
-// ActorOf names a principal for the audit log.
-func ActorOf(p *access.Principal, remoteAddr string) Actor {
-	switch {
-	case p == nil:
-		return Actor{Name: "anonymous", RemoteAddr: remoteAddr}
-	case p.IsCredential():
-		return Actor{Name: "credential:" + p.CredentialKey, RemoteAddr: remoteAddr}
-	default:
-		return Actor{Name: p.Login, RemoteAddr: remoteAddr}
-	}
-}
-
-// SystemActor is the actor of operations the server or the admin CLI does
-// on its own behalf.
-var SystemActor = Actor{Name: "system"}
-
-func (a *Authenticator) audit(ctx context.Context, actor Actor, action, target, detail string) {
-	err := a.st.AppendAudit(ctx, store.AuditEvent{
-		At: a.now(), Actor: actor.Name, Action: action, Target: target, Detail: detail, RemoteAddr: actor.RemoteAddr,
-	})
-	if err != nil {
-		// The operation already happened; losing its audit row must be loud.
-		a.log.ErrorContext(ctx, "append audit event", "action", action, "target", target, "err", err)
-	}
-}
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
@@ -99,7 +68,7 @@ func ValidateSelector(sel string) error {
 }
 
 // CreateUser adds a user with a password.
-func (a *Authenticator) CreateUser(ctx context.Context, actor Actor, login, password string, role access.Role) (store.User, error) {
+func (a *Authenticator) CreateUser(ctx context.Context, actor audit.Actor, login, password string, role access.Role) (store.User, error) {
 	if err := validLogin(login); err != nil {
 		return store.User{}, err
 	}
@@ -117,14 +86,14 @@ func (a *Authenticator) CreateUser(ctx context.Context, actor Actor, login, pass
 	if err != nil {
 		return store.User{}, fmt.Errorf("create user: %w", err)
 	}
-	a.audit(ctx, actor, "user.create", "user:"+u.Login, "role="+u.Role)
+	a.audit.Write(ctx, actor, "user.create", "user:"+u.Login, "role="+u.Role)
 	return u, nil
 }
 
 // SetUserPassword replaces a user's password and ends every session of the
 // user, on every replica: the store deletes them in the same transaction.
 // The user's API credentials are not affected; revoke them separately.
-func (a *Authenticator) SetUserPassword(ctx context.Context, actor Actor, id int64, password string) error {
+func (a *Authenticator) SetUserPassword(ctx context.Context, actor audit.Actor, id int64, password string) error {
 	if err := validPassword(password); err != nil {
 		return err
 	}
@@ -136,7 +105,7 @@ func (a *Authenticator) SetUserPassword(ctx context.Context, actor Actor, id int
 	if err := a.st.SetUserPassword(ctx, id, hash); err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	a.audit(ctx, actor, "user.password", fmt.Sprintf("user_id:%d", id), "")
+	a.audit.Write(ctx, actor, "user.password", fmt.Sprintf("user_id:%d", id), "")
 	return nil
 }
 
@@ -160,7 +129,7 @@ func (a *Authenticator) keepsAnOwner(ctx context.Context, target store.User) err
 
 // SetUserRole changes a user's role. It takes effect on the user's next
 // request in this process and within the generation poll elsewhere.
-func (a *Authenticator) SetUserRole(ctx context.Context, actor Actor, id int64, role access.Role) error {
+func (a *Authenticator) SetUserRole(ctx context.Context, actor audit.Actor, id int64, role access.Role) error {
 	if role == access.RoleNone {
 		return invalid("role is required")
 	}
@@ -182,7 +151,7 @@ func (a *Authenticator) SetUserRole(ctx context.Context, actor Actor, id int64, 
 	if err := a.st.SetUserRole(ctx, id, role.String()); err != nil {
 		return fmt.Errorf("set role: %w", err)
 	}
-	a.audit(ctx, actor, "user.role", "user:"+u.Login, u.Role+"->"+role.String())
+	a.audit.Write(ctx, actor, "user.role", "user:"+u.Login, u.Role+"->"+role.String())
 	return nil
 }
 
@@ -190,7 +159,7 @@ func (a *Authenticator) SetUserRole(ctx context.Context, actor Actor, id int64, 
 // are refused. Either way every session of the user ends, on every replica
 // (the store deletes them in the same transaction), so re-enabling a user
 // never revives an old session.
-func (a *Authenticator) SetUserDisabled(ctx context.Context, actor Actor, id int64, disabled bool) error {
+func (a *Authenticator) SetUserDisabled(ctx context.Context, actor audit.Actor, id int64, disabled bool) error {
 	a.userMu.Lock()
 	defer a.userMu.Unlock()
 	u, err := a.st.GetUser(ctx, id)
@@ -213,12 +182,12 @@ func (a *Authenticator) SetUserDisabled(ctx context.Context, actor Actor, id int
 	if disabled {
 		action = "user.disable"
 	}
-	a.audit(ctx, actor, action, "user:"+u.Login, "")
+	a.audit.Write(ctx, actor, action, "user:"+u.Login, "")
 	return nil
 }
 
 // DeleteUser removes a user with their sessions and credentials.
-func (a *Authenticator) DeleteUser(ctx context.Context, actor Actor, id int64) error {
+func (a *Authenticator) DeleteUser(ctx context.Context, actor audit.Actor, id int64) error {
 	a.userMu.Lock()
 	defer a.userMu.Unlock()
 	u, err := a.st.GetUser(ctx, id)
@@ -232,7 +201,7 @@ func (a *Authenticator) DeleteUser(ctx context.Context, actor Actor, id int64) e
 	if err := a.st.DeleteUser(ctx, id); err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
-	a.audit(ctx, actor, "user.delete", "user:"+u.Login, "")
+	a.audit.Write(ctx, actor, "user.delete", "user:"+u.Login, "")
 	return nil
 }
 
@@ -254,7 +223,7 @@ type CredentialSpec struct {
 
 // CreateCredential makes a credential and returns it with its token. The
 // token exists only in this return value: only its hash is stored.
-func (a *Authenticator) CreateCredential(ctx context.Context, actor Actor, spec CredentialSpec) (store.Credential, string, error) {
+func (a *Authenticator) CreateCredential(ctx context.Context, actor audit.Actor, spec CredentialSpec) (store.Credential, string, error) {
 	spec.Name = strings.TrimSpace(spec.Name)
 	spec.Selector = strings.TrimSpace(spec.Selector)
 	if spec.Name == "" || len(spec.Name) > maxNameLen || !utf8.ValidString(spec.Name) {
@@ -307,13 +276,13 @@ func (a *Authenticator) CreateCredential(ctx context.Context, actor Actor, spec 
 	if c.UserID == nil {
 		kind = "global role=" + c.Role
 	}
-	a.audit(ctx, actor, "credential.create", "credential:"+c.Key, fmt.Sprintf("%s name=%q scope=%s", kind, c.Name, c.Scope))
+	a.audit.Write(ctx, actor, "credential.create", "credential:"+c.Key, fmt.Sprintf("%s name=%q scope=%s", kind, c.Name, c.Scope))
 	return c, token, nil
 }
 
 // RevokeCredential revokes a credential; it is refused from the next
 // request on in this process, and within the generation poll elsewhere.
-func (a *Authenticator) RevokeCredential(ctx context.Context, actor Actor, id int64) error {
+func (a *Authenticator) RevokeCredential(ctx context.Context, actor audit.Actor, id int64) error {
 	c, err := a.st.GetCredential(ctx, id)
 	if err != nil {
 		return fmt.Errorf("revoke credential: %w", err)
@@ -322,6 +291,6 @@ func (a *Authenticator) RevokeCredential(ctx context.Context, actor Actor, id in
 	if err := a.st.RevokeCredential(ctx, id, a.now()); err != nil {
 		return fmt.Errorf("revoke credential: %w", err)
 	}
-	a.audit(ctx, actor, "credential.revoke", "credential:"+c.Key, fmt.Sprintf("name=%q", c.Name))
+	a.audit.Write(ctx, actor, "credential.revoke", "credential:"+c.Key, fmt.Sprintf("name=%q", c.Name))
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -69,7 +70,7 @@ func EnsureInitialOwner(ctx context.Context, st store.Store, dataDir string, env
 		return fmt.Errorf("initial owner: %w", err)
 	}
 	if err := st.AppendAudit(ctx, store.AuditEvent{
-		At: time.Now(), Actor: SystemActor.Name, Action: "user.create", Target: "user:" + u.Login, Detail: "initial owner",
+		At: time.Now(), Actor: audit.System.Name, Action: "user.create", Target: "user:" + u.Login, Detail: "initial owner",
 	}); err != nil {
 		logger.ErrorContext(ctx, "append audit event", "action", "user.create", "err", err)
 	}

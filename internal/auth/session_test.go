@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -105,25 +106,25 @@ func TestUserChangesEndSessions(t *testing.T) {
 		wantLoginOld int    // status of a new login with the old password
 	}{
 		{"password change", func(a *Authenticator, u store.User) error {
-			return a.SetUserPassword(ctx, SystemActor, u.ID, newPassword)
+			return a.SetUserPassword(ctx, audit.System, u.ID, newPassword)
 		}, 401, "", 401},
 		{"disable", func(a *Authenticator, u store.User) error {
-			return a.SetUserDisabled(ctx, SystemActor, u.ID, true)
+			return a.SetUserDisabled(ctx, audit.System, u.ID, true)
 		}, 401, "", 401},
 		// Refusing a disabled user's session is not enough: the session
 		// must be gone, or enabling the user would bring it back.
 		{"disable then enable", func(a *Authenticator, u store.User) error {
-			if err := a.SetUserDisabled(ctx, SystemActor, u.ID, true); err != nil {
+			if err := a.SetUserDisabled(ctx, audit.System, u.ID, true); err != nil {
 				return err
 			}
-			return a.SetUserDisabled(ctx, SystemActor, u.ID, false)
+			return a.SetUserDisabled(ctx, audit.System, u.ID, false)
 		}, 401, "", 200},
 		{"password set to the same password", func(a *Authenticator, u store.User) error {
-			return a.SetUserPassword(ctx, SystemActor, u.ID, "password-"+u.Login)
+			return a.SetUserPassword(ctx, audit.System, u.ID, "password-"+u.Login)
 		}, 401, "", 200},
 		// Control: a role change applies to the session and keeps it.
 		{"role change keeps the session", func(a *Authenticator, u store.User) error {
-			return a.SetUserRole(ctx, SystemActor, u.ID, access.RoleViewer)
+			return a.SetUserRole(ctx, audit.System, u.ID, access.RoleViewer)
 		}, 200, "VIEWER", 200},
 	}
 	for _, via := range []string{"same authenticator", "other authenticator"} {

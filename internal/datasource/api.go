@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/promapi"
 	"github.com/promgate/promgate/internal/store"
@@ -358,8 +359,8 @@ func (h *api) runTest(w http.ResponseWriter, r *http.Request, s Settings) {
 	writeData(w, http.StatusOK, res)
 }
 
-func (h *api) actor(r *http.Request) auth.Actor {
-	return auth.ActorOf(access.PrincipalFrom(r.Context()), h.a.ClientIP(r))
+func (h *api) actor(r *http.Request) audit.Actor {
+	return audit.ActorOf(access.PrincipalFrom(r.Context()), h.a.ClientIP(r))
 }
 
 // fail maps an error to a response; unexpected ones are logged, not shown.

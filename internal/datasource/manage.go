@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -20,6 +20,7 @@ type Manager struct {
 	fwd      *Forwarder
 	onChange func() // e.g. Sources.Invalidate; nil: nothing
 	logger   *slog.Logger
+	auditLog *audit.Log
 	now      func() time.Time
 }
 
@@ -47,7 +48,8 @@ func NewManager(o ManagerOptions) *Manager {
 	if o.Forwarder == nil {
 		o.Forwarder = NewForwarder(nil, o.Logger, "")
 	}
-	return &Manager{st: o.Store, codec: o.Codec, fwd: o.Forwarder, onChange: o.OnChange, logger: o.Logger, now: o.Now}
+	return &Manager{st: o.Store, codec: o.Codec, fwd: o.Forwarder, onChange: o.OnChange, logger: o.Logger, now: o.Now,
+		auditLog: audit.New(o.Store, o.Logger, o.Now)}
 }
 
 // ErrEmbedded refuses changes to data source 1.
@@ -61,7 +63,7 @@ type Stored struct {
 }
 
 // Create validates s and stores it with a new uid unless one is given.
-func (m *Manager) Create(ctx context.Context, actor auth.Actor, s Settings) (Settings, error) {
+func (m *Manager) Create(ctx context.Context, actor audit.Actor, s Settings) (Settings, error) {
 	s.ID = 0
 	if err := s.Normalize(); err != nil {
 		return Settings{}, err
@@ -123,7 +125,7 @@ func (m *Manager) List(ctx context.Context) ([]Stored, error) {
 
 // Update replaces data source s.ID's settings (its uid and creation time
 // stay) and re-seals the secrets for the new URL and user.
-func (m *Manager) Update(ctx context.Context, actor auth.Actor, s Settings) (Settings, error) {
+func (m *Manager) Update(ctx context.Context, actor audit.Actor, s Settings) (Settings, error) {
 	if s.ID == EmbeddedID {
 		return Settings{}, ErrEmbedded
 	}
@@ -158,7 +160,7 @@ func (m *Manager) Update(ctx context.Context, actor auth.Actor, s Settings) (Set
 }
 
 // Delete removes a data source.
-func (m *Manager) Delete(ctx context.Context, actor auth.Actor, id int64) error {
+func (m *Manager) Delete(ctx context.Context, actor audit.Actor, id int64) error {
 	if id == EmbeddedID {
 		return ErrEmbedded
 	}
@@ -186,16 +188,9 @@ func (m *Manager) Test(ctx context.Context, s Settings) (TestResult, error) {
 	return rm.Test(ctx), nil
 }
 
-func (m *Manager) audit(ctx context.Context, actor auth.Actor, action string, s Settings, detail string) {
+func (m *Manager) audit(ctx context.Context, actor audit.Actor, action string, s Settings, detail string) {
 	d := strings.TrimSpace(fmt.Sprintf("name=%q url=%s %s", s.Name, s.URL, detail))
-	err := m.st.AppendAudit(ctx, store.AuditEvent{
-		At: m.now().UTC(), Actor: actor.Name, Action: action,
-		Target: fmt.Sprintf("datasource:%d:%s", s.ID, s.UID), Detail: d, RemoteAddr: actor.RemoteAddr,
-	})
-	if err != nil {
-		// The change happened; a lost audit row must be loud.
-		m.logger.ErrorContext(ctx, "append audit event", "action", action, "datasource", s.Name, "err", err)
-	}
+	m.auditLog.Write(ctx, actor, action, fmt.Sprintf("datasource:%d:%s", s.ID, s.UID), d)
 }
 
 // describeAuth names the kind of credentials, never their value.

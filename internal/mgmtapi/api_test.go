@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
 )
 
@@ -453,7 +454,7 @@ func TestChangesViaAPIApplyOnNextRequest(t *testing.T) {
 	}
 	// Someone else's credential is not found, not revoked.
 	other := e.user("other", access.RoleEditor)
-	oc, tok, err := e.a.CreateCredential(context.Background(), auth.SystemActor, auth.CredentialSpec{Name: "o", UserID: &other.ID})
+	oc, tok, err := e.a.CreateCredential(context.Background(), audit.System, auth.CredentialSpec{Name: "o", UserID: &other.ID})
 	if err != nil {
 		t.Fatal(err)
 	}

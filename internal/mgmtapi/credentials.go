@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/store"
 )
@@ -98,7 +99,7 @@ func parseScopeJSON(raw json.RawMessage) (access.Scope, error) {
 // a credential can never mint one that reaches further than itself.
 func (h *api) specFrom(r *http.Request, req createCredentialRequest) (auth.CredentialSpec, error) {
 	p := access.PrincipalFrom(r.Context())
-	spec := auth.CredentialSpec{Name: req.Name, Selector: req.Selector, CreatedBy: auth.ActorOf(p, "").Name}
+	spec := auth.CredentialSpec{Name: req.Name, Selector: req.Selector, CreatedBy: audit.ActorOf(p, "").Name}
 
 	switch {
 	case req.ExpiresIn != "" && req.ExpiresAt != nil:

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/store"
 	"github.com/promgate/promgate/internal/store/sqlite"
@@ -106,7 +107,7 @@ func (e *env) user(login string, role access.Role) store.User {
 	e.t.Helper()
 	pw := "pw-" + login + "-secret"
 	e.secret(pw)
-	u, err := e.a.CreateUser(context.Background(), auth.SystemActor, login, pw, role)
+	u, err := e.a.CreateUser(context.Background(), audit.System, login, pw, role)
 	if err != nil {
 		e.t.Fatalf("create user %s: %v", login, err)
 	}
@@ -131,7 +132,7 @@ func (e *env) credCaller(u *store.User, spec auth.CredentialSpec) caller {
 	if u != nil {
 		spec.UserID = &u.ID
 	}
-	c, tok, err := e.a.CreateCredential(context.Background(), auth.SystemActor, spec)
+	c, tok, err := e.a.CreateCredential(context.Background(), audit.System, spec)
 	if err != nil {
 		e.t.Fatalf("create credential: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
 )
 
@@ -75,7 +76,7 @@ func TestPermissionMatrix(t *testing.T) {
 			} else {
 				spec.Role = access.RoleViewer
 			}
-			cr, tok, err := e.a.CreateCredential(ctx, auth.SystemActor, spec)
+			cr, tok, err := e.a.CreateCredential(ctx, audit.System, spec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +94,7 @@ func TestPermissionMatrix(t *testing.T) {
 			return request{"POST", "/api-server/v1/global-credentials", map[string]any{"name": "g", "role": "VIEWER", "scope": scope}}
 		}},
 		{"revoke global credential", access.RoleOwner, false, true, 200, func(caller) request {
-			cr, tok, err := e.a.CreateCredential(ctx, auth.SystemActor, auth.CredentialSpec{Name: "g", Role: access.RoleViewer})
+			cr, tok, err := e.a.CreateCredential(ctx, audit.System, auth.CredentialSpec{Name: "g", Role: access.RoleViewer})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +117,7 @@ func TestPermissionMatrix(t *testing.T) {
 		}},
 		{"enable user", access.RoleOwner, false, true, 200, func(caller) request {
 			u := e.user(fresh("target"), access.RoleViewer)
-			if err := e.a.SetUserDisabled(ctx, auth.SystemActor, u.ID, true); err != nil {
+			if err := e.a.SetUserDisabled(ctx, audit.System, u.ID, true); err != nil {
 				t.Fatal(err)
 			}
 			return request{"PATCH", fmt.Sprintf("/api-server/v1/users/%d", u.ID), map[string]any{"disabled": false}}

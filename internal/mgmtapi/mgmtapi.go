@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/promapi"
 	"github.com/promgate/promgate/internal/store"
@@ -180,8 +181,8 @@ func pathID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-func (h *api) actor(r *http.Request) auth.Actor {
-	return auth.ActorOf(access.PrincipalFrom(r.Context()), h.a.ClientIP(r))
+func (h *api) actor(r *http.Request) audit.Actor {
+	return audit.ActorOf(access.PrincipalFrom(r.Context()), h.a.ClientIP(r))
 }
 
 // --- login, logout, me ---

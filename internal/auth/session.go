@@ -53,7 +53,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 	ip := a.ClientIP(r)
 	now := a.now()
 	subj := loginSubject(login)
-	if len(login) > maxLoginLen {
+	if len(login) > MaxLoginLen {
 		subj = loginSubject("") // bounded bucket names
 	}
 	// Counted as failed before the (slow) check, so that guesses sent at
@@ -86,7 +86,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		outcome = failedOurs
 		return nil, "", err
 	}
-	if login == "" || len(login) > maxLoginLen || len(password) > MaxPasswordLen {
+	if login == "" || len(login) > MaxLoginLen || len(password) > MaxPasswordLen {
 		return fail("", "malformed login request")
 	}
 	u, err := a.st.GetUserByLogin(ctx, login)

@@ -13,6 +13,7 @@ import (
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/promtest"
 )
 
@@ -82,13 +83,13 @@ func TestAPIPermissionMatrix(t *testing.T) {
 	for _, role := range []access.Role{access.RoleViewer, access.RoleEditor, access.RoleOwner} {
 		login := "m-" + strings.ToLower(role.String())
 		pw := "pw-" + login + "-secret"
-		u, err := front.App.Auth.CreateUser(ctx, audit.System, login, pw, role)
+		u, err := front.App.Manage.CreateUser(ctx, audit.System, login, pw, role)
 		if err != nil {
 			t.Fatal(err)
 		}
 		callers = append(callers, who{role.String() + "/session", role, access.KindSession, 0, loginSession(t, front, login, pw)})
 		for _, sc := range scopes {
-			cr, tok, err := front.App.Auth.CreateCredential(ctx, audit.System, auth.CredentialSpec{Name: "m", UserID: &u.ID, Scope: sc})
+			cr, tok, err := front.App.Manage.CreateCredential(ctx, audit.System, manage.CredentialSpec{Name: "m", UserID: &u.ID, Scope: sc})
 			if err != nil {
 				t.Fatal(err)
 			}

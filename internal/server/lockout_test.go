@@ -17,6 +17,7 @@ import (
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/promtest"
 )
 
@@ -35,14 +36,14 @@ func TestRetriedBadCredentialLocksOutNobody(t *testing.T) {
 		id         int64
 	}
 	newCred := func(name string, role access.Role, scope access.Scope) cred {
-		c, tok, err := s.App.Auth.CreateCredential(bg, audit.System, auth.CredentialSpec{Name: name, Role: role, Scope: scope})
+		c, tok, err := s.App.Manage.CreateCredential(bg, audit.System, manage.CredentialSpec{Name: name, Role: role, Scope: scope})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return cred{c.Key, tok, c.ID}
 	}
 	revoked := newCred("old agent", access.RoleEditor, access.ScopeWrite)
-	if err := s.App.Auth.RevokeCredential(bg, audit.System, revoked.id); err != nil {
+	if err := s.App.Manage.RevokeCredential(bg, audit.System, revoked.id); err != nil {
 		t.Fatal(err)
 	}
 	writer := newCred("agent", access.RoleEditor, access.ScopeWrite)

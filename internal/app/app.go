@@ -88,10 +88,9 @@ type App struct {
 	TSDB     *embedded.Store
 	Store    store.Store
 	Auth     *auth.Authenticator
-	// Manage changes users, credentials and data sources.
-	Manage  *manage.Manager
-	Sources *datasource.Registry
-	Handler http.Handler
+	Manage   *manage.Manager // changes users, credentials and data sources
+	Sources  *datasource.Registry
+	Handler  http.Handler
 
 	stopScrape context.CancelFunc
 	// scraped turns true after the first self-scrape, so /-/ready means

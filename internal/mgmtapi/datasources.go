@@ -256,7 +256,7 @@ func (h *api) testSaved(w http.ResponseWriter, r *http.Request) result {
 	if s.SecretsError != nil {
 		return result{data: datasource.TestResult{Message: "The stored password or token does not decrypt with this server's secret key (check --secret-key-file)"}}
 	}
-	return h.runTest(w, r, s.Settings)
+	return h.runTest(r, s.Settings)
 }
 
 // testUnsaved tests the settings in the body. With "id", omitted secrets
@@ -285,10 +285,10 @@ func (h *api) testUnsaved(w http.ResponseWriter, r *http.Request) result {
 	if err != nil {
 		return result{err: err}
 	}
-	return h.runTest(w, r, s)
+	return h.runTest(r, s)
 }
 
-func (h *api) runTest(w http.ResponseWriter, r *http.Request, s datasource.Settings) result {
+func (h *api) runTest(r *http.Request, s datasource.Settings) result {
 	res, err := h.m.TestDataSource(r.Context(), s)
 	if err != nil {
 		return result{err: err}

@@ -28,7 +28,8 @@ import (
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/app"
-	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/audit"
+	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/server"
 )
 
@@ -174,7 +175,7 @@ func startServer(ctx context.Context, dir string) (*benchServer, func(), error) 
 	}
 	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	cred, token, err := a.Auth.CreateCredential(ctx, auth.Actor{Name: "bench"}, auth.CredentialSpec{
+	cred, token, err := a.Manage.CreateCredential(ctx, audit.Actor{Name: "bench"}, manage.CredentialSpec{
 		Name: "bench", Role: access.RoleViewer, Scope: access.ScopeRead, CreatedBy: "bench",
 	})
 	if err != nil {

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/store"
 	"github.com/promgate/promgate/internal/store/storeopen"
@@ -128,18 +130,23 @@ func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	defer func() { _ = st.Close() }()
 	c.st = st
-	c.auth = auth.New(auth.Options{Store: st, Logger: logger, NoBackground: true})
-	defer func() { _ = c.auth.Close() }()
-	c.actor = auth.Actor{Name: cliActorName()}
-	return run(ctx)
+	// The server notices these changes through store.Generation.
+	c.m = manage.New(manage.Options{Store: st, Logger: logger})
+	c.actor = audit.Actor{Name: cliActorName()}
+	err = run(ctx)
+	if msg, ok := badData(err); ok {
+		// The message alone, as the server's answer would carry it.
+		return errors.New(msg)
+	}
+	return err
 }
 
 type adminCmd struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	st             store.Store
-	auth           *auth.Authenticator
-	actor          auth.Actor
+	m              *manage.Manager
+	actor          audit.Actor
 
 	dataDir, storeURL string
 	login, role, user string
@@ -219,7 +226,7 @@ func (c *adminCmd) userAdd(ctx context.Context) error {
 	} else if n == 0 {
 		role = access.RoleOwner // the first user is OWNER
 	}
-	u, err := c.auth.CreateUser(ctx, c.actor, c.login, pw, role)
+	u, err := c.m.CreateUser(ctx, c.actor, c.login, pw, role)
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("user %q already exists", c.login)
 	}
@@ -242,7 +249,7 @@ func (c *adminCmd) userSetPassword(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("find user %q: %w", c.login, err)
 	}
-	if err := c.auth.SetUserPassword(ctx, c.actor, u.ID, pw); err != nil {
+	if err := c.m.SetUserPassword(ctx, c.actor, u.ID, pw); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(c.stdout, "password of %s changed\n", u.Login)
@@ -329,7 +336,7 @@ func (c *adminCmd) credentialCreate(ctx context.Context) error {
 	if (c.user == "") == !c.global {
 		return usageErr("give exactly one of --user L or --global")
 	}
-	spec := auth.CredentialSpec{Name: c.name, Selector: c.selector, CreatedBy: c.actor.Name}
+	spec := manage.CredentialSpec{Name: c.name, Selector: c.selector, CreatedBy: c.actor.Name}
 	var err error
 	logins := map[int64]string{}
 	if c.global {
@@ -367,7 +374,7 @@ func (c *adminCmd) credentialCreate(ctx context.Context) error {
 	if spec.DataSourceIDs, err = parseIDs(c.datasources); err != nil {
 		return usageErr("--datasource: %v", err)
 	}
-	cr, token, err := c.auth.CreateCredential(ctx, c.actor, spec)
+	cr, token, err := c.m.CreateCredential(ctx, c.actor, spec)
 	if err != nil {
 		return err
 	}
@@ -445,7 +452,7 @@ func (c *adminCmd) credentialRevoke(ctx context.Context) error {
 		}
 		id = cr.ID
 	}
-	if err := c.auth.RevokeCredential(ctx, c.actor, id); err != nil {
+	if err := c.m.RevokeCredential(ctx, c.actor, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no credential with id %d", id)
 		}

@@ -14,8 +14,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/datasource"
+	"github.com/promgate/promgate/internal/manage"
+	"github.com/promgate/promgate/internal/mgmtapi"
+	"github.com/promgate/promgate/internal/promapi"
 	"github.com/promgate/promgate/internal/secrets"
 	"github.com/promgate/promgate/internal/store"
 )
@@ -57,7 +60,7 @@ func (h headerFlags) Set(v string) error {
 type dsCmd struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	m              *datasource.Manager
+	m              *manage.Manager
 	actorName      string
 
 	dataDir, storeURL, keyFile string
@@ -142,7 +145,7 @@ func runAdminDatasource(ctx context.Context, args []string, stdin io.Reader, std
 		return err
 	}
 	defer func() { _ = st.Close() }()
-	c.m = datasource.NewManager(datasource.ManagerOptions{Store: st, Codec: datasource.NewCodec(box), Logger: logger})
+	c.m = manage.New(manage.Options{Store: st, Codec: datasource.NewCodec(box), Logger: logger})
 	c.actorName = cliActorName()
 	return run(ctx)
 }
@@ -190,9 +193,9 @@ func (c *dsCmd) add(ctx context.Context) error {
 			return err
 		}
 	}
-	s, err = c.m.Create(ctx, c.actor(), s)
-	if datasource.IsValidation(err) {
-		return usageErr("%v", err)
+	s, err = c.m.CreateDataSource(ctx, c.actor(), s)
+	if msg, ok := badData(err); ok {
+		return usageErr("%s", msg)
 	}
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("a data source named %q (or with that uid) already exists", c.name)
@@ -201,21 +204,21 @@ func (c *dsCmd) add(ctx context.Context) error {
 		return err
 	}
 	if c.output == "json" {
-		return c.writeJSON(datasource.ViewOf(datasource.Stored{Settings: s}, true))
+		return c.writeJSON(mgmtapi.ViewOf(manage.StoredDataSource{Settings: s}, true))
 	}
 	_, err = fmt.Fprintf(c.stdout, "added data source %q: id %d, uid %s\nquery it at /api-server/v1/grafana/api/datasources/proxy/%d/api/v1/query\n", s.Name, s.ID, s.UID, s.ID)
 	return err
 }
 
 func (c *dsCmd) list(ctx context.Context) error {
-	all, err := c.m.List(ctx)
+	all, err := c.m.DataSources(ctx)
 	if err != nil {
 		return err
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
-	views := make([]datasource.View, 0, len(all))
+	views := make([]mgmtapi.View, 0, len(all))
 	for _, s := range all {
-		views = append(views, datasource.ViewOf(s, true))
+		views = append(views, mgmtapi.ViewOf(s, true))
 	}
 	if c.output == "json" {
 		return c.writeJSON(views)
@@ -243,23 +246,24 @@ func (c *dsCmd) list(ctx context.Context) error {
 }
 
 // find resolves --id or --uid.
-func (c *dsCmd) find(ctx context.Context) (datasource.Stored, error) {
+func (c *dsCmd) find(ctx context.Context) (manage.StoredDataSource, error) {
 	if (c.id == 0) == (c.uid == "") {
-		return datasource.Stored{}, usageErr("give exactly one of --id or --uid")
+		return manage.StoredDataSource{}, usageErr("give exactly one of --id or --uid")
 	}
 	var (
-		s   datasource.Stored
+		s   manage.StoredDataSource
 		err error
 	)
 	if c.uid != "" {
-		s, err = c.m.GetByUID(ctx, c.uid)
+		s, err = c.m.DataSourceByUID(ctx, c.uid)
 	} else {
-		s, err = c.m.Get(ctx, c.id)
+		s, err = c.m.DataSource(ctx, c.id)
 	}
 	switch {
-	case datasource.IsValidation(err):
-		return s, usageErr("%v", err)
-	case datasource.IsNotFound(err):
+	case promapi.IsBadData(err):
+		msg, _ := badData(err)
+		return s, usageErr("%s", msg)
+	case errors.Is(err, store.ErrNotFound):
 		return s, fmt.Errorf("no such data source")
 	}
 	return s, err
@@ -270,7 +274,7 @@ func (c *dsCmd) remove(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.m.Delete(ctx, c.actor(), s.ID); err != nil {
+	if err := c.m.DeleteDataSource(ctx, c.actor(), s.ID); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(c.stdout, "removed data source %q (id %d)\n", s.Name, s.ID)
@@ -285,7 +289,7 @@ func (c *dsCmd) test(ctx context.Context) error {
 	if s.SecretsError != nil {
 		return fmt.Errorf("data source %q: its password or token does not decrypt with %s", s.Name, c.keyFile)
 	}
-	res, err := c.m.Test(ctx, s.Settings)
+	res, err := c.m.TestDataSource(ctx, s.Settings)
 	if err != nil {
 		return err
 	}
@@ -296,8 +300,17 @@ func (c *dsCmd) test(ctx context.Context) error {
 	return nil
 }
 
-func (c *dsCmd) actor() auth.Actor { return auth.Actor{Name: c.actorName} }
+func (c *dsCmd) actor() audit.Actor { return audit.Actor{Name: c.actorName} }
 
 func (c *dsCmd) writeJSON(v any) error {
 	return (&adminCmd{stdout: c.stdout}).writeJSON(v)
+}
+
+// badData is the message of a bad_data error: input the operator got wrong.
+func badData(err error) (string, bool) {
+	var pe *promapi.Error
+	if errors.As(err, &pe) && pe.Type == promapi.ErrBadData {
+		return pe.Msg, true
+	}
+	return "", false
 }

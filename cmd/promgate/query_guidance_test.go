@@ -17,7 +17,8 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
-	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/audit"
+	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/promtest"
 	"github.com/promgate/promgate/internal/server"
 )
@@ -56,7 +57,7 @@ func TestQueryErrorsSayWhatToDo(t *testing.T) {
 	if out, errOut, err := adminDS(t, "", "add", "--data-dir", dir, "--name", "team-mimir", "--url", backend.URL, "--env", "prod"); err != nil {
 		t.Fatalf("add data source: %v\n%s%s", err, out, errOut)
 	}
-	limitedCred, limitedToken, err := s.App.Auth.CreateCredential(context.Background(), auth.Actor{Name: "test"}, auth.CredentialSpec{
+	limitedCred, limitedToken, err := s.App.Manage.CreateCredential(context.Background(), audit.Actor{Name: "test"}, manage.CredentialSpec{
 		Name: "only-embedded", Role: access.RoleViewer, DataSourceIDs: []int64{1}, CreatedBy: "test",
 	})
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/promgate/promgate/internal/datadir"
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/embedded"
+	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/ratelog"
 	"github.com/promgate/promgate/internal/secrets"
@@ -88,6 +89,7 @@ type App struct {
 	TSDB     *embedded.Store
 	Store    store.Store
 	Auth     *auth.Authenticator
+	Manage   *manage.Manager // changes users, credentials and data sources
 	Sources  *datasource.Registry
 	Handler  http.Handler
 
@@ -169,21 +171,22 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err := checkStoreNotEmpty(ctx, a.Store, cfg, earlier); err != nil {
 		return nil, err
 	}
-	if err := auth.EnsureInitialOwner(ctx, a.Store, cfg.DataDir, cfg.OwnerPassword, cfg.Logger); err != nil {
-		return nil, fmt.Errorf("create initial owner: %w", err)
-	}
 	a.Auth = auth.New(auth.Options{Store: a.Store, Logger: cfg.Logger,
 		MaxFailures: cfg.AuthMaxFailures, FailureWindow: cfg.AuthFailureWindow, Lockout: cfg.AuthLockout})
 	a.closers = append(a.closers, a.Auth.Close)
 
-	dsAPI, err := a.remoteDataSources(ctx, cfg)
+	embeddedInfo, err := a.dataSources(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if err := a.Manage.EnsureInitialOwner(ctx, cfg.DataDir, cfg.OwnerPassword); err != nil {
+		return nil, fmt.Errorf("create initial owner: %w", err)
 	}
 	mgmt := mgmtapi.New(mgmtapi.Options{
 		Store:       a.Store,
 		Auth:        a.Auth,
-		DataSources: a.dataSourceInfos,
+		Manage:      a.Manage,
+		Embedded:    embeddedInfo,
 		ExternalURL: cfg.ExternalURL,
 		Logger:      cfg.Logger,
 	})
@@ -192,7 +195,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Registry:          a.Sources,
 		Write:             http.HandlerFunc(a.TSDB.ServeAPI),
 		Auth:              a.Auth,
-		Management:        withDataSourceAPI(dsAPI, mgmt),
+		Management:        mgmt,
 		Gatherer:          a.Registry,
 		Registerer:        a.Registry,
 		Ready:             a.ready,
@@ -271,18 +274,6 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-func (a *App) dataSourceInfos(ctx context.Context) ([]mgmtapi.DataSourceInfo, error) {
-	infos, err := a.Sources.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]mgmtapi.DataSourceInfo, 0, len(infos))
-	for _, in := range infos {
-		out = append(out, mgmtapi.DataSourceInfo{ID: in.ID, UID: in.UID, Name: in.Name, Type: in.Type, Env: in.Env, Site: in.Site})
-	}
-	return out, nil
-}
-
 // keyNotLost refuses a missing secret key file while the store holds data
 // source secrets: a new key would never decrypt them, and writing it would
 // make restoring the old one harder. A store without secrets (a first
@@ -311,19 +302,21 @@ func (a *App) keyNotLost(ctx context.Context, keyFile string) error {
 	return fmt.Errorf("secret key file %s is missing, but the store holds secrets of %s encrypted with it: restore the key file from your backup (or point --secret-key-file at it); a new key would never decrypt them", keyFile, what)
 }
 
-// remoteDataSources sets a.Sources to the embedded store plus the remote
-// data sources kept in the store, and returns their management API.
-func (a *App) remoteDataSources(ctx context.Context, cfg Config) (http.Handler, error) {
+// dataSources sets a.Sources to the embedded store plus the remote data
+// sources kept in the store, and a.Manage to the manager that changes
+// them (and users and credentials). It returns the embedded data source's
+// description.
+func (a *App) dataSources(ctx context.Context, cfg Config) (datasource.Info, error) {
 	keyFile := cfg.SecretKeyFile
 	if keyFile == "" {
 		keyFile = filepath.Join(cfg.DataDir, secrets.DefaultFileName)
 	}
 	if err := a.keyNotLost(ctx, keyFile); err != nil {
-		return nil, err
+		return datasource.Info{}, err
 	}
 	box, created, err := secrets.LoadOrCreate(keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("data source secret key: %w: check --secret-key-file (default <data-dir>/%s)", err, secrets.DefaultFileName)
+		return datasource.Info{}, fmt.Errorf("data source secret key: %w: check --secret-key-file (default <data-dir>/%s)", err, secrets.DefaultFileName)
 	}
 	if created {
 		a.logger.Info("generated the key that encrypts data source secrets; back it up with the database", "file", keyFile)
@@ -337,22 +330,11 @@ func (a *App) remoteDataSources(ctx context.Context, cfg Config) (http.Handler, 
 	remotes := datasource.NewSources(datasource.SourcesOptions{Store: a.Store, Codec: codec, Forwarder: fwd, Logger: a.logger})
 	embeddedDS := datasource.NewEmbedded(a.TSDB)
 	a.Sources = datasource.NewRegistry(embeddedDS, remotes)
-	return datasource.NewAPI(datasource.APIOptions{
-		Manager:  datasource.NewManager(datasource.ManagerOptions{Store: a.Store, Codec: codec, Forwarder: fwd, OnChange: remotes.Invalidate, Logger: a.logger}),
-		Auth:     a.Auth,
-		Embedded: embeddedDS.Info(),
-		Logger:   a.logger,
-	}), nil
-}
-
-// withDataSourceAPI sends /api-server/v1/datasources[/...] to the data
-// source API and the rest of /api-server/v1/ to the management API.
-func withDataSourceAPI(dsAPI, mgmt http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle(datasource.APIPrefix, dsAPI)
-	mux.Handle(datasource.APIPrefix+"/", dsAPI)
-	mux.Handle("/", mgmt)
-	return mux
+	a.Manage = manage.New(manage.Options{
+		Store: a.Store, Logger: a.logger, AccessChanged: a.Auth.Invalidate,
+		Codec: codec, Forwarder: fwd, DataSourcesChanged: remotes.Invalidate,
+	})
+	return embeddedDS.Info(), nil
 }
 
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {

@@ -1,12 +1,12 @@
 // Package auth decides who is calling: API credentials (key:token via HTTP
 // basic auth or a bearer header), browser login sessions, and passwords. It
 // resolves every caller to an access.Principal from the store's current
-// state, keeps a short-lived cache of verified credentials, and owns the
-// operations that take access away (revoke, demote, disable, delete) so that
-// the cache is invalidated at once when they happen in this process.
+// state and keeps a short-lived cache of verified credentials. Changing
+// users and credentials is internal/manage's; it calls Invalidate after a
+// change, so that the cache drops it at once in this process.
 //
-// Staleness bound: a change made through this process (management API or the
-// methods of Authenticator) applies to the very next request. A change made
+// Staleness bound: a change made through this process (the management API,
+// through manage.Manager) applies to the very next request. A change made
 // by another process or replica (the admin CLI, another promgate on the same
 // PostgreSQL) is noticed when store.Generation is next polled, so a revoked
 // credential may still be accepted for at most min(CacheTTL, GenerationPoll)
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -89,10 +90,6 @@ type Options struct {
 	// TrustForwardedProto makes X-Forwarded-Proto: https count as TLS when
 	// deciding the session cookie's Secure flag.
 	TrustForwardedProto bool
-	// NoBackground starts no goroutines: no generation polling, pruning or
-	// last-used updates. For one-shot tools (the admin CLI) that only use
-	// the management operations.
-	NoBackground bool
 }
 
 // Authenticator verifies callers. It is safe for concurrent use. Call Close
@@ -108,6 +105,8 @@ type Authenticator struct {
 
 	touchMu   sync.Mutex
 	lastTouch map[int64]time.Time
+
+	audit *audit.Log
 
 	userMu sync.Mutex // serialises last-OWNER checks with the change
 
@@ -172,12 +171,10 @@ func New(o Options) *Authenticator {
 		cache:     newCredCache(),
 		touchQ:    make(chan touchReq, 256),
 		lastTouch: make(map[int64]time.Time),
+		audit:     audit.New(o.Store, o.Logger, o.Now),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stop = cancel
-	if o.NoBackground {
-		return a
-	}
 	a.stopWG.Add(2)
 	go a.pollLoop(ctx)
 	go a.touchLoop(ctx)
@@ -193,7 +190,7 @@ func (a *Authenticator) Close() error {
 
 // StoreError is the error of the last store.Generation poll (once a
 // second by default), or nil when it succeeded: non-nil while the store
-// cannot be reached. Always nil with NoBackground or polling disabled.
+// cannot be reached. Always nil with polling disabled.
 func (a *Authenticator) StoreError() error {
 	if p := a.storeErr.Load(); p != nil {
 		return *p

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,25 +123,76 @@ func echoPrincipal(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// The management operations live in internal/manage, which imports this
+// package; these tests write the same rows to the store directly and, as
+// manage.Manager does through its AccessChanged hook, invalidate the cache.
+
 func (f *fixture) user(t testing.TB, login string, role access.Role) store.User {
 	t.Helper()
-	u, err := f.a.CreateUser(context.Background(), SystemActor, login, "password-"+login, role)
+	return createUser(t, f.st, login, "password-"+login, role)
+}
+
+func createUser(t testing.TB, st store.Store, login, password string, role access.Role) store.User {
+	t.Helper()
+	hash, err := HashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.CreateUser(context.Background(), store.User{Login: login, PasswordHash: hash, Role: role.String(), CreatedAt: time.Now()})
 	if err != nil {
 		t.Fatalf("create user %s: %v", login, err)
 	}
 	return u
 }
 
-func (f *fixture) cred(t testing.TB, spec CredentialSpec) (store.Credential, string) {
+// credSpec describes a test credential: a user's (UserID) or a global one
+// (Role).
+type credSpec struct {
+	Name          string
+	UserID        *int64
+	Role          access.Role
+	ExpiresAt     *time.Time
+	Scope         access.Scope
+	DataSourceIDs []int64
+	Selector      string
+}
+
+func (f *fixture) cred(t testing.TB, spec credSpec) (store.Credential, string) {
+	t.Helper()
+	return createCred(t, f.st, spec)
+}
+
+func createCred(t testing.TB, st store.Store, spec credSpec) (store.Credential, string) {
 	t.Helper()
 	if spec.Name == "" {
 		spec.Name = "test"
 	}
-	c, tok, err := f.a.CreateCredential(context.Background(), SystemActor, spec)
+	if spec.Scope == 0 {
+		spec.Scope = access.ScopeRead
+	}
+	// Stored sorted, as manage.Manager stores them.
+	spec.DataSourceIDs = slices.Sorted(slices.Values(spec.DataSourceIDs))
+	key, token, err := GenerateCredential()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := store.Credential{Key: key, TokenHash: HashToken(token), Name: spec.Name, UserID: spec.UserID, CreatedAt: time.Now(),
+		ExpiresAt: spec.ExpiresAt, Scope: spec.Scope.String(), DataSourceIDs: spec.DataSourceIDs, Selector: spec.Selector}
+	if spec.UserID == nil {
+		c.Role = spec.Role.String()
+	}
+	c, err = st.CreateCredential(context.Background(), c)
 	if err != nil {
 		t.Fatalf("create credential: %v", err)
 	}
-	return c, tok
+	return c, token
+}
+
+// change makes a store change as a management operation would: on the
+// store, then invalidating a's cache.
+func change(a *Authenticator, err error) error {
+	a.Invalidate()
+	return err
 }
 
 // get sends GET / with the given header values and returns status and body.
@@ -186,4 +238,12 @@ func assertNoSecrets(t testing.TB, logs string, secrets ...string) {
 
 func newTextLogger(w *lockedBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func mustHash(password string) string {
+	h, err := HashPassword(password)
+	if err != nil {
+		panic(err)
+	}
+	return h
 }

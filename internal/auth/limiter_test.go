@@ -55,8 +55,8 @@ func wantStatus(t *testing.T, f *fixture, h http.Header, want int, what string) 
 // works from an address that is not itself refused.
 func TestGuessingOneKeyStaysThrottled(t *testing.T) {
 	f := limiterFixture(t)
-	target, targetTok := f.cred(t, CredentialSpec{Role: access.RoleViewer})
-	inUse, inUseTok := f.cred(t, CredentialSpec{Role: access.RoleEditor})
+	target, targetTok := f.cred(t, credSpec{Role: access.RoleViewer})
+	inUse, inUseTok := f.cred(t, credSpec{Role: access.RoleEditor})
 	wantStatus(t, f, from("10.0.0.1", basic(inUse.Key, inUseTok)), 200, "credential in use")
 
 	guess := func() string {
@@ -83,7 +83,7 @@ func TestGuessingOneKeyStaysThrottled(t *testing.T) {
 
 	// ...but guesses spread over many addresses stop at 10*MaxFailures for
 	// the key, whatever the address.
-	other, otherTok := f.cred(t, CredentialSpec{Role: access.RoleViewer})
+	other, otherTok := f.cred(t, credSpec{Role: access.RoleViewer})
 	for i := range 50 {
 		wantStatus(t, f, from(fmt.Sprintf("10.1.%d.%d", i/4, i%4), basic(other.Key, guess())), 401, fmt.Sprintf("spread guess %d", i+1))
 	}
@@ -102,9 +102,9 @@ func TestGuessingOneKeyStaysThrottled(t *testing.T) {
 // refused, and other addresses are not affected.
 func TestSprayingKeysFromOneAddressStaysThrottled(t *testing.T) {
 	f := limiterFixture(t)
-	writer, writerTok := f.cred(t, CredentialSpec{Role: access.RoleEditor, Scope: access.ScopeWrite})
-	reader, readerTok := f.cred(t, CredentialSpec{Role: access.RoleViewer})
-	fresh, freshTok := f.cred(t, CredentialSpec{Role: access.RoleViewer})
+	writer, writerTok := f.cred(t, credSpec{Role: access.RoleEditor, Scope: access.ScopeWrite})
+	reader, readerTok := f.cred(t, credSpec{Role: access.RoleViewer})
+	fresh, freshTok := f.cred(t, credSpec{Role: access.RoleViewer})
 	wantStatus(t, f, from("192.0.2.7", basic(writer.Key, writerTok)), 200, "writer")
 	wantStatus(t, f, from("192.0.2.7", basic(reader.Key, readerTok)), 200, "reader")
 
@@ -153,13 +153,13 @@ func TestSprayingKeysFromOneAddressStaysThrottled(t *testing.T) {
 // retries were refused. Malformed headers count like one wrong key.
 func TestRetryingABadCredentialRefusesOnlyIt(t *testing.T) {
 	f := limiterFixture(t)
-	revoked, revokedTok := f.cred(t, CredentialSpec{Role: access.RoleEditor, Scope: access.ScopeWrite})
-	if err := f.a.RevokeCredential(context.Background(), SystemActor, revoked.ID); err != nil {
+	revoked, revokedTok := f.cred(t, credSpec{Role: access.RoleEditor, Scope: access.ScopeWrite})
+	if err := change(f.a, f.st.RevokeCredential(context.Background(), revoked.ID, time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	writer, writerTok := f.cred(t, CredentialSpec{Role: access.RoleEditor, Scope: access.ScopeWrite})
-	reader, readerTok := f.cred(t, CredentialSpec{Role: access.RoleViewer})
-	late, lateTok := f.cred(t, CredentialSpec{Role: access.RoleViewer})
+	writer, writerTok := f.cred(t, credSpec{Role: access.RoleEditor, Scope: access.ScopeWrite})
+	reader, readerTok := f.cred(t, credSpec{Role: access.RoleViewer})
+	late, lateTok := f.cred(t, credSpec{Role: access.RoleViewer})
 	_, wrongTok, _ := GenerateCredential()
 	wantStatus(t, f, basic(writer.Key, writerTok), 200, "writer")
 
@@ -259,7 +259,7 @@ func TestLimiterGiveBack(t *testing.T) {
 // and an address that reached its own limit is refused without a lookup.
 func TestSpreadGuessesDoNotLockOutTheHolder(t *testing.T) {
 	f := limiterFixture(t)
-	victim, victimTok := f.cred(t, CredentialSpec{Role: access.RoleEditor, Scope: access.ScopeWrite})
+	victim, victimTok := f.cred(t, credSpec{Role: access.RoleEditor, Scope: access.ScopeWrite})
 	guess := func() string {
 		_, tok, err := GenerateCredential()
 		if err != nil {

@@ -2,24 +2,18 @@ package auth
 
 import (
 	"errors"
-	"github.com/promgate/promgate/internal/promapi"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/promapi"
 )
 
 // retryAfterSeconds rounds d up to whole seconds, at least 1, for a
 // Retry-After header.
 func retryAfterSeconds(d time.Duration) int {
 	return max(1, int((d+time.Second-1)/time.Second))
-}
-
-// WriteError writes a Prometheus-style JSON error:
-// {"status":"error","errorType":...,"error":...}.
-func WriteError(w http.ResponseWriter, status int, errorType, msg string) {
-	promapi.WriteError(w, status, errorType, msg)
 }
 
 // WriteUnauthorized writes a 401 with the basic-auth challenge. A browser
@@ -29,13 +23,13 @@ func WriteUnauthorized(w http.ResponseWriter, r *http.Request, msg string) {
 	if r.Header.Get("X-Requested-With") != "XMLHttpRequest" {
 		w.Header().Set("WWW-Authenticate", `Basic realm="promgate"`)
 	}
-	WriteError(w, http.StatusUnauthorized, "unauthorized", msg)
+	promapi.WriteError(w, http.StatusUnauthorized, "unauthorized", msg)
 }
 
 // WriteTooManyRequests writes a 429 with Retry-After.
 func WriteTooManyRequests(w http.ResponseWriter, retry time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(retry)))
-	WriteError(w, http.StatusTooManyRequests, "too_many_requests", "too many failed authentication attempts; retry later")
+	promapi.WriteError(w, http.StatusTooManyRequests, "too_many_requests", "too many failed authentication attempts; retry later")
 }
 
 // Require returns middleware that authenticates every request with an API
@@ -71,7 +65,7 @@ func (a *Authenticator) Require(allowSession bool) func(http.Handler) http.Handl
 				return
 			}
 			if p.Kind == access.KindSession && !safeMethod(r.Method) && !csrfOK(r, csrf) {
-				WriteError(w, http.StatusForbidden, "forbidden", "missing or wrong "+CSRFHeader+" header")
+				promapi.WriteError(w, http.StatusForbidden, "forbidden", "missing or wrong "+CSRFHeader+" header")
 				return
 			}
 			ctx := access.WithPrincipal(r.Context(), p)

@@ -91,3 +91,11 @@ func VerifyPassword(encoded, password string) error {
 	}
 	return nil
 }
+
+// MaxLoginLen is the longest login a user may have; longer ones are
+// refused before any store lookup.
+const MaxLoginLen = 128
+
+// RandomPassword returns a new random password of 24 base62 characters,
+// for a first OWNER nobody chose a password for.
+func RandomPassword() (string, error) { return randomBase62(24) }

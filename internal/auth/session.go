@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -52,7 +53,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 	ip := a.ClientIP(r)
 	now := a.now()
 	subj := loginSubject(login)
-	if len(login) > maxLoginLen {
+	if len(login) > MaxLoginLen {
 		subj = loginSubject("") // bounded bucket names
 	}
 	// Counted as failed before the (slow) check, so that guesses sent at
@@ -77,7 +78,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		if res.counts.tripped() {
 			a.log.WarnContext(ctx, "further failing attempts refused for a while", "client", ip)
 		}
-		a.audit(ctx, Actor{Name: "anonymous", RemoteAddr: ip}, "login.failure", target, detail)
+		a.audit.Write(ctx, audit.Actor{Name: "anonymous", RemoteAddr: ip}, "login.failure", target, detail)
 		return nil, "", ErrLoginFailed
 	}
 	// errOurs is a failure on our side: the attempt is not counted.
@@ -85,7 +86,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		outcome = failedOurs
 		return nil, "", err
 	}
-	if login == "" || len(login) > maxLoginLen || len(password) > MaxPasswordLen {
+	if login == "" || len(login) > MaxLoginLen || len(password) > MaxPasswordLen {
 		return fail("", "malformed login request")
 	}
 	u, err := a.st.GetUserByLogin(ctx, login)
@@ -141,7 +142,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		if err != nil {
 			return errOurs(fmt.Errorf("re-check user after creating session: %w", err))
 		}
-		a.audit(ctx, Actor{Name: u.Login, RemoteAddr: ip}, "login.failure", "user:"+u.Login, "password changed or user disabled during login")
+		a.audit.Write(ctx, audit.Actor{Name: u.Login, RemoteAddr: ip}, "login.failure", "user:"+u.Login, "password changed or user disabled during login")
 		return errOurs(ErrLoginFailed) // the password was right: not a guess
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -154,7 +155,7 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		SameSite: http.SameSiteLaxMode,
 	})
 	outcome = succeeded
-	a.audit(ctx, Actor{Name: u.Login, RemoteAddr: ip}, "login.success", "user:"+u.Login, "")
+	a.audit.Write(ctx, audit.Actor{Name: u.Login, RemoteAddr: ip}, "login.success", "user:"+u.Login, "")
 	return &access.Principal{Kind: access.KindSession, UserID: u.ID, Login: u.Login, Role: role, Scope: access.ScopeRead}, csrf, nil
 }
 
@@ -183,7 +184,7 @@ func (a *Authenticator) Logout(ctx context.Context, w http.ResponseWriter, r *ht
 		HttpOnly: true, Secure: a.isTLS(r), SameSite: http.SameSiteLaxMode,
 	})
 	if p := access.PrincipalFrom(ctx); p != nil {
-		a.audit(ctx, ActorOf(p, a.ClientIP(r)), "logout", "user:"+p.Login, "")
+		a.audit.Write(ctx, audit.ActorOf(p, a.ClientIP(r)), "logout", "user:"+p.Login, "")
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/promapi"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -25,7 +26,7 @@ func sessionServer(t testing.TB, a *Authenticator) *httptest.Server {
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Login, Password string }
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			WriteError(w, http.StatusBadRequest, "bad_data", err.Error())
+			promapi.WriteError(w, http.StatusBadRequest, "bad_data", err.Error())
 			return
 		}
 		_, csrf, err := a.Login(r.Context(), w, r, req.Login, req.Password)
@@ -35,7 +36,7 @@ func sessionServer(t testing.TB, a *Authenticator) *httptest.Server {
 		case errors.Is(err, ErrLoginFailed):
 			WriteUnauthorized(w, r, err.Error())
 		default:
-			WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			promapi.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
 		}
 	})
 	mux.Handle("/", a.Require(true)(http.HandlerFunc(echoPrincipal)))
@@ -105,25 +106,25 @@ func TestUserChangesEndSessions(t *testing.T) {
 		wantLoginOld int    // status of a new login with the old password
 	}{
 		{"password change", func(a *Authenticator, u store.User) error {
-			return a.SetUserPassword(ctx, SystemActor, u.ID, newPassword)
+			return change(a, a.st.SetUserPassword(ctx, u.ID, mustHash(newPassword)))
 		}, 401, "", 401},
 		{"disable", func(a *Authenticator, u store.User) error {
-			return a.SetUserDisabled(ctx, SystemActor, u.ID, true)
+			return change(a, a.st.SetUserDisabled(ctx, u.ID, true))
 		}, 401, "", 401},
 		// Refusing a disabled user's session is not enough: the session
 		// must be gone, or enabling the user would bring it back.
 		{"disable then enable", func(a *Authenticator, u store.User) error {
-			if err := a.SetUserDisabled(ctx, SystemActor, u.ID, true); err != nil {
+			if err := change(a, a.st.SetUserDisabled(ctx, u.ID, true)); err != nil {
 				return err
 			}
-			return a.SetUserDisabled(ctx, SystemActor, u.ID, false)
+			return change(a, a.st.SetUserDisabled(ctx, u.ID, false))
 		}, 401, "", 200},
 		{"password set to the same password", func(a *Authenticator, u store.User) error {
-			return a.SetUserPassword(ctx, SystemActor, u.ID, "password-"+u.Login)
+			return change(a, a.st.SetUserPassword(ctx, u.ID, mustHash("password-"+u.Login)))
 		}, 401, "", 200},
 		// Control: a role change applies to the session and keeps it.
 		{"role change keeps the session", func(a *Authenticator, u store.User) error {
-			return a.SetUserRole(ctx, SystemActor, u.ID, access.RoleViewer)
+			return change(a, a.st.SetUserRole(ctx, u.ID, access.RoleViewer.String()))
 		}, 200, "VIEWER", 200},
 	}
 	for _, via := range []string{"same authenticator", "other authenticator"} {

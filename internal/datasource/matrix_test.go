@@ -11,7 +11,9 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/promtest"
 )
 
@@ -81,13 +83,13 @@ func TestAPIPermissionMatrix(t *testing.T) {
 	for _, role := range []access.Role{access.RoleViewer, access.RoleEditor, access.RoleOwner} {
 		login := "m-" + strings.ToLower(role.String())
 		pw := "pw-" + login + "-secret"
-		u, err := front.App.Auth.CreateUser(ctx, auth.SystemActor, login, pw, role)
+		u, err := front.App.Manage.CreateUser(ctx, audit.System, login, pw, role)
 		if err != nil {
 			t.Fatal(err)
 		}
 		callers = append(callers, who{role.String() + "/session", role, access.KindSession, 0, loginSession(t, front, login, pw)})
 		for _, sc := range scopes {
-			cr, tok, err := front.App.Auth.CreateCredential(ctx, auth.SystemActor, auth.CredentialSpec{Name: "m", UserID: &u.ID, Scope: sc})
+			cr, tok, err := front.App.Manage.CreateCredential(ctx, audit.System, manage.CredentialSpec{Name: "m", UserID: &u.ID, Scope: sc})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promgate/promgate/internal/promapi"
 	"github.com/promgate/promgate/internal/secrets"
 	"github.com/promgate/promgate/internal/store"
 )
@@ -41,20 +42,10 @@ type Settings struct {
 	CreatedAt         time.Time
 }
 
-// ValidationError is a setting a caller got wrong; its message is safe to
-// show (it never contains a secret).
-type ValidationError struct{ Msg string }
-
-func (e *ValidationError) Error() string { return e.Msg }
-
+// invalid is a setting a caller got wrong: 400 bad_data. Its message is
+// safe to show (it never contains a secret).
 func invalid(format string, args ...any) error {
-	return &ValidationError{Msg: fmt.Sprintf(format, args...)}
-}
-
-// IsValidation reports whether err is a ValidationError.
-func IsValidation(err error) bool {
-	var ve *ValidationError
-	return errors.As(err, &ve)
+	return promapi.BadData(format, args...)
 }
 
 // forbiddenHeaders may not be set as extra headers: they carry the data

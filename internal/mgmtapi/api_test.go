@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/manage"
 )
 
 func TestLoginSessionAndCSRF(t *testing.T) {
@@ -73,7 +75,7 @@ func TestLoginSessionAndCSRF(t *testing.T) {
 		sess.apply(r)
 		r.Header.Set(auth.CSRFHeader, "wrong")
 	}}
-	cred := e.credCaller(&u, auth.CredentialSpec{Scope: access.ScopeRead | access.ScopeWrite})
+	cred := e.credCaller(&u, manage.CredentialSpec{Scope: access.ScopeRead | access.ScopeWrite})
 	newCred := map[string]any{"name": "x"}
 
 	tests := []struct {
@@ -281,14 +283,14 @@ func TestCredentialCreateRules(t *testing.T) {
 	ctx := context.Background()
 	owner := e.user("olga", access.RoleOwner)
 	sess := e.sessionCaller(&owner)
-	plain := e.credCaller(&owner, auth.CredentialSpec{Scope: access.ScopeRead | access.ScopeWrite})
-	withSelector := e.credCaller(&owner, auth.CredentialSpec{Selector: `{env="prod"}`, Scope: access.ScopeRead | access.ScopeWrite})
-	onlyDS2 := e.credCaller(&owner, auth.CredentialSpec{DataSourceIDs: []int64{2}, Scope: access.ScopeRead | access.ScopeWrite})
-	readOnly := e.credCaller(&owner, auth.CredentialSpec{Scope: access.ScopeRead})
-	writeOnly := e.credCaller(&owner, auth.CredentialSpec{Scope: access.ScopeWrite})
+	plain := e.credCaller(&owner, manage.CredentialSpec{Scope: access.ScopeRead | access.ScopeWrite})
+	withSelector := e.credCaller(&owner, manage.CredentialSpec{Selector: `{env="prod"}`, Scope: access.ScopeRead | access.ScopeWrite})
+	onlyDS2 := e.credCaller(&owner, manage.CredentialSpec{DataSourceIDs: []int64{2}, Scope: access.ScopeRead | access.ScopeWrite})
+	readOnly := e.credCaller(&owner, manage.CredentialSpec{Scope: access.ScopeRead})
+	writeOnly := e.credCaller(&owner, manage.CredentialSpec{Scope: access.ScopeWrite})
 	exp := time.Now().Add(time.Hour)
-	shortLived := e.credCaller(&owner, auth.CredentialSpec{ExpiresAt: &exp, Scope: access.ScopeRead | access.ScopeWrite})
-	globalOwner := e.credCaller(nil, auth.CredentialSpec{Role: access.RoleOwner, Scope: access.ScopeRead | access.ScopeWrite})
+	shortLived := e.credCaller(&owner, manage.CredentialSpec{ExpiresAt: &exp, Scope: access.ScopeRead | access.ScopeWrite})
+	globalOwner := e.credCaller(nil, manage.CredentialSpec{Role: access.RoleOwner, Scope: access.ScopeRead | access.ScopeWrite})
 
 	past := time.Now().Add(-time.Hour).Format(time.RFC3339)
 	tests := []struct {
@@ -391,7 +393,7 @@ func TestChangesViaAPIApplyOnNextRequest(t *testing.T) {
 	owner := e.user("boss", access.RoleOwner)
 	boss := e.sessionCaller(&owner)
 	ed := e.user("ed", access.RoleEditor)
-	edCred := e.credCaller(&ed, auth.CredentialSpec{})
+	edCred := e.credCaller(&ed, manage.CredentialSpec{})
 	userPath := fmt.Sprintf("/api-server/v1/users/%d", ed.ID)
 
 	steps := []struct {
@@ -453,7 +455,7 @@ func TestChangesViaAPIApplyOnNextRequest(t *testing.T) {
 	}
 	// Someone else's credential is not found, not revoked.
 	other := e.user("other", access.RoleEditor)
-	oc, tok, err := e.a.CreateCredential(context.Background(), auth.SystemActor, auth.CredentialSpec{Name: "o", UserID: &other.ID})
+	oc, tok, err := e.m.CreateCredential(context.Background(), audit.System, manage.CredentialSpec{Name: "o", UserID: &other.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +487,7 @@ func TestEndpoints(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, tt.opts)
 			u := e.user("eve", access.RoleEditor)
-			c := e.credCaller(&u, auth.CredentialSpec{DataSourceIDs: tt.limitDS})
+			c := e.credCaller(&u, manage.CredentialSpec{DataSourceIDs: tt.limitDS})
 			inner := c.apply
 			c.apply = func(r *http.Request) {
 				inner(r)
@@ -525,7 +527,7 @@ func TestEndpoints(t *testing.T) {
 func TestUnknownPathsAndBadInput(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	u := e.user("oscar", access.RoleOwner)
-	c := e.credCaller(&u, auth.CredentialSpec{Scope: access.ScopeRead | access.ScopeWrite})
+	c := e.credCaller(&u, manage.CredentialSpec{Scope: access.ScopeRead | access.ScopeWrite})
 	tests := []struct {
 		name, method, path string
 		body               any

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
-	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/audit"
+	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -96,9 +97,9 @@ func parseScopeJSON(raw json.RawMessage) (access.Scope, error) {
 
 // specFrom turns a create request into a spec within the creator's limits:
 // a credential can never mint one that reaches further than itself.
-func (h *api) specFrom(r *http.Request, req createCredentialRequest) (auth.CredentialSpec, error) {
+func (h *api) specFrom(r *http.Request, req createCredentialRequest) (manage.CredentialSpec, error) {
 	p := access.PrincipalFrom(r.Context())
-	spec := auth.CredentialSpec{Name: req.Name, Selector: req.Selector, CreatedBy: auth.ActorOf(p, "").Name}
+	spec := manage.CredentialSpec{Name: req.Name, Selector: req.Selector, CreatedBy: audit.ActorOf(p, "").Name}
 
 	switch {
 	case req.ExpiresIn != "" && req.ExpiresAt != nil:
@@ -162,120 +163,106 @@ func (h *api) callerExpiry(r *http.Request, p *access.Principal) (*time.Time, er
 }
 
 func (h *api) checkDataSources(r *http.Request, ids []int64) error {
-	if h.o.DataSources == nil {
-		return badData("no data sources are known to limit a credential to")
-	}
-	dss, err := h.o.DataSources(r.Context())
+	dss, err := h.dataSources(r)
 	if err != nil {
-		return fmt.Errorf("list data sources: %w", err)
+		return err
 	}
 	for _, id := range ids {
-		if !slices.ContainsFunc(dss, func(d DataSourceInfo) bool { return d.ID == id }) {
+		if !slices.ContainsFunc(dss, func(d dataSourceEntry) bool { return d.info.ID == id }) {
 			return badData("unknown data source id %d", id)
 		}
 	}
 	return nil
 }
 
-func (h *api) createCredential(w http.ResponseWriter, r *http.Request, global bool) {
+func (h *api) createCredential(w http.ResponseWriter, r *http.Request, global bool) result {
 	var req createCredentialRequest
 	if err := decode(w, r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
 	spec, err := h.specFrom(r, req)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
 	p := access.PrincipalFrom(r.Context())
 	if global {
 		if req.Role == "" {
-			h.fail(w, r, badData("role is required for a global credential"))
-			return
+			return result{err: badData("role is required for a global credential")}
 		}
 		if spec.Role, err = access.ParseRole(req.Role); err != nil {
-			h.fail(w, r, badData("%v", err))
-			return
+			return result{err: badData("%v", err)}
 		}
 	} else {
 		if req.Role != "" {
-			h.fail(w, r, badData("a user credential acts with your role; it takes no role"))
-			return
+			return result{err: badData("a user credential acts with your role; it takes no role")}
 		}
 		uid := p.UserID
 		spec.UserID = &uid
 	}
-	c, token, err := h.a.CreateCredential(r.Context(), h.actor(r), spec)
+	c, token, err := h.m.CreateCredential(r.Context(), h.actor(r), spec)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
 	out := credentialOf(c)
 	out.Token = token
-	writeData(w, http.StatusCreated, out)
+	return result{status: http.StatusCreated, data: out}
 }
 
-func (h *api) listCredentials(w http.ResponseWriter, r *http.Request, f store.CredentialFilter) {
+func (h *api) listCredentials(w http.ResponseWriter, r *http.Request, f store.CredentialFilter) result {
 	f.IncludeRevoked = r.URL.Query().Get("includeRevoked") == "true"
 	creds, err := h.st.ListCredentials(r.Context(), f)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
 	out := make([]credentialJSON, 0, len(creds))
 	for _, c := range creds {
 		out = append(out, credentialOf(c))
 	}
-	writeData(w, http.StatusOK, out)
+	return result{data: out}
 }
 
 // revoke revokes credential {id} if belongs says it is in reach; other ids
 // are 404, so that callers cannot probe for others' credentials.
-func (h *api) revoke(w http.ResponseWriter, r *http.Request, belongs func(store.Credential) bool) {
+func (h *api) revoke(w http.ResponseWriter, r *http.Request, belongs func(store.Credential) bool) result {
 	id, err := pathID(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
 	c, err := h.st.GetCredential(r.Context(), id)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
 	if !belongs(c) {
-		h.fail(w, r, store.ErrNotFound)
-		return
+		return result{err: store.ErrNotFound}
 	}
-	if err := h.a.RevokeCredential(r.Context(), h.actor(r), id); err != nil {
-		h.fail(w, r, err)
-		return
+	if err := h.m.RevokeCredential(r.Context(), h.actor(r), id); err != nil {
+		return result{err: err}
 	}
-	writeData(w, http.StatusOK, struct{}{})
+	return result{data: struct{}{}}
 }
 
-func (h *api) listOwnCredentials(w http.ResponseWriter, r *http.Request) {
+func (h *api) listOwnCredentials(w http.ResponseWriter, r *http.Request) result {
 	uid := access.PrincipalFrom(r.Context()).UserID
-	h.listCredentials(w, r, store.CredentialFilter{UserID: &uid})
+	return h.listCredentials(w, r, store.CredentialFilter{UserID: &uid})
 }
 
-func (h *api) createOwnCredential(w http.ResponseWriter, r *http.Request) {
-	h.createCredential(w, r, false)
+func (h *api) createOwnCredential(w http.ResponseWriter, r *http.Request) result {
+	return h.createCredential(w, r, false)
 }
 
-func (h *api) revokeOwnCredential(w http.ResponseWriter, r *http.Request) {
+func (h *api) revokeOwnCredential(w http.ResponseWriter, r *http.Request) result {
 	uid := access.PrincipalFrom(r.Context()).UserID
-	h.revoke(w, r, func(c store.Credential) bool { return c.UserID != nil && *c.UserID == uid })
+	return h.revoke(w, r, func(c store.Credential) bool { return c.UserID != nil && *c.UserID == uid })
 }
 
-func (h *api) listGlobalCredentials(w http.ResponseWriter, r *http.Request) {
-	h.listCredentials(w, r, store.CredentialFilter{Global: true})
+func (h *api) listGlobalCredentials(w http.ResponseWriter, r *http.Request) result {
+	return h.listCredentials(w, r, store.CredentialFilter{Global: true})
 }
 
-func (h *api) createGlobalCredential(w http.ResponseWriter, r *http.Request) {
-	h.createCredential(w, r, true)
+func (h *api) createGlobalCredential(w http.ResponseWriter, r *http.Request) result {
+	return h.createCredential(w, r, true)
 }
 
-func (h *api) revokeGlobalCredential(w http.ResponseWriter, r *http.Request) {
-	h.revoke(w, r, func(c store.Credential) bool { return c.UserID == nil })
+func (h *api) revokeGlobalCredential(w http.ResponseWriter, r *http.Request) result {
+	return h.revoke(w, r, func(c store.Credential) bool { return c.UserID == nil })
 }

@@ -15,7 +15,11 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/datasource"
+	"github.com/promgate/promgate/internal/manage"
+	"github.com/promgate/promgate/internal/secrets"
 	"github.com/promgate/promgate/internal/store"
 	"github.com/promgate/promgate/internal/store/sqlite"
 )
@@ -44,6 +48,7 @@ type env struct {
 	t    *testing.T
 	st   store.Store
 	a    *auth.Authenticator
+	m    *manage.Manager
 	srv  *httptest.Server
 	logs *lockedBuffer
 
@@ -57,10 +62,8 @@ type envOptions struct {
 	trustProto  bool
 }
 
-var testDataSources = []DataSourceInfo{
-	{ID: 1, UID: "embedded", Name: "promgate", Type: "prometheus", Env: "local"},
-	{ID: 2, UID: "prom-b", Name: "Prometheus B", Type: "prometheus", Env: "prod", Site: "eu"},
-}
+// embeddedInfo is data source 1; newEnv stores data source 2, "prom-b".
+var embeddedInfo = datasource.Info{ID: 1, UID: "embedded", Name: "promgate", Type: "prometheus", URL: "embedded", Env: "local", Embedded: true}
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
@@ -75,9 +78,19 @@ func newEnv(t *testing.T, o envOptions) *env {
 		o.auth.MaxFailures = 100000
 	}
 	e.a = auth.New(o.auth)
+	box, _, err := secrets.LoadOrCreate(filepath.Join(t.TempDir(), "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m = manage.New(manage.Options{Store: st, Logger: logger, AccessChanged: e.a.Invalidate, Codec: datasource.NewCodec(box)})
+	ds, err := e.m.CreateDataSource(context.Background(), audit.System, datasource.Settings{
+		UID: "prom-b", Name: "Prometheus B", URL: "http://127.0.0.1:1", Env: "prod", Site: "eu",
+	})
+	if err != nil || ds.ID != 2 {
+		t.Fatalf("create data source 2: id %d, %v", ds.ID, err)
+	}
 	h := New(Options{
-		Store: st, Auth: e.a, Logger: logger, ExternalURL: o.externalURL, TrustForwardedProto: o.trustProto,
-		DataSources: func(context.Context) ([]DataSourceInfo, error) { return testDataSources, nil },
+		Store: st, Auth: e.a, Manage: e.m, Embedded: embeddedInfo, Logger: logger, ExternalURL: o.externalURL, TrustForwardedProto: o.trustProto,
 	})
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(func() {
@@ -106,7 +119,7 @@ func (e *env) user(login string, role access.Role) store.User {
 	e.t.Helper()
 	pw := "pw-" + login + "-secret"
 	e.secret(pw)
-	u, err := e.a.CreateUser(context.Background(), auth.SystemActor, login, pw, role)
+	u, err := e.m.CreateUser(context.Background(), audit.System, login, pw, role)
 	if err != nil {
 		e.t.Fatalf("create user %s: %v", login, err)
 	}
@@ -123,7 +136,7 @@ type caller struct {
 	apply func(*http.Request)
 }
 
-func (e *env) credCaller(u *store.User, spec auth.CredentialSpec) caller {
+func (e *env) credCaller(u *store.User, spec manage.CredentialSpec) caller {
 	e.t.Helper()
 	if spec.Name == "" {
 		spec.Name = "test"
@@ -131,7 +144,7 @@ func (e *env) credCaller(u *store.User, spec auth.CredentialSpec) caller {
 	if u != nil {
 		spec.UserID = &u.ID
 	}
-	c, tok, err := e.a.CreateCredential(context.Background(), auth.SystemActor, spec)
+	c, tok, err := e.m.CreateCredential(context.Background(), audit.System, spec)
 	if err != nil {
 		e.t.Fatalf("create credential: %v", err)
 	}

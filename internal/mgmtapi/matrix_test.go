@@ -8,7 +8,8 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/internal/access"
-	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/audit"
+	"github.com/promgate/promgate/internal/manage"
 )
 
 // TestPermissionMatrix calls every management action as every role with
@@ -29,8 +30,8 @@ func TestPermissionMatrix(t *testing.T) {
 		callers = append(callers, e.sessionCaller(&u))
 		for _, sc := range scopes {
 			callers = append(callers,
-				e.credCaller(&u, auth.CredentialSpec{Scope: sc}),
-				e.credCaller(nil, auth.CredentialSpec{Role: role, Scope: sc}),
+				e.credCaller(&u, manage.CredentialSpec{Scope: sc}),
+				e.credCaller(nil, manage.CredentialSpec{Role: role, Scope: sc}),
 			)
 		}
 	}
@@ -69,13 +70,13 @@ func TestPermissionMatrix(t *testing.T) {
 			return request{"POST", "/api-server/v1/credentials", map[string]any{"name": "mine", "expiresIn": "720h", "scope": scope}}
 		}},
 		{"revoke own credential", access.RoleEditor, true, true, 200, func(c caller) request {
-			spec := auth.CredentialSpec{Name: "to-revoke"}
+			spec := manage.CredentialSpec{Name: "to-revoke"}
 			if c.user != nil {
 				spec.UserID = &c.user.ID
 			} else {
 				spec.Role = access.RoleViewer
 			}
-			cr, tok, err := e.a.CreateCredential(ctx, auth.SystemActor, spec)
+			cr, tok, err := e.m.CreateCredential(ctx, audit.System, spec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +94,7 @@ func TestPermissionMatrix(t *testing.T) {
 			return request{"POST", "/api-server/v1/global-credentials", map[string]any{"name": "g", "role": "VIEWER", "scope": scope}}
 		}},
 		{"revoke global credential", access.RoleOwner, false, true, 200, func(caller) request {
-			cr, tok, err := e.a.CreateCredential(ctx, auth.SystemActor, auth.CredentialSpec{Name: "g", Role: access.RoleViewer})
+			cr, tok, err := e.m.CreateCredential(ctx, audit.System, manage.CredentialSpec{Name: "g", Role: access.RoleViewer})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +117,7 @@ func TestPermissionMatrix(t *testing.T) {
 		}},
 		{"enable user", access.RoleOwner, false, true, 200, func(caller) request {
 			u := e.user(fresh("target"), access.RoleViewer)
-			if err := e.a.SetUserDisabled(ctx, auth.SystemActor, u.ID, true); err != nil {
+			if err := e.m.SetUserDisabled(ctx, audit.System, u.ID, true); err != nil {
 				t.Fatal(err)
 			}
 			return request{"PATCH", fmt.Sprintf("/api-server/v1/users/%d", u.ID), map[string]any{"disabled": false}}

@@ -1,12 +1,14 @@
 // Package mgmtapi is the JSON management API under /api-server/v1/: login,
-// logout and me; own and global API credentials; users; and the query
-// endpoint URLs of each data source. Successful responses are
-// {"status":"success","data":...}; errors are Prometheus-style
-// {"status":"error","errorType":...,"error":...}.
+// logout and me; own and global API credentials; users; data sources and
+// their query endpoint URLs; the audit log. It is one mux in the manner of
+// Prometheus' web/api/v1: every handler returns its data or an error, and
+// one function writes every answer, {"status":"success","data":...} or a
+// Prometheus-style {"status":"error","errorType":...,"error":...}.
 //
 // Sessions (browser) and API credentials may both call it, within their
 // role (access.Principal.Can). State-changing session requests need the
-// X-CSRF-Token header (enforced by auth.Require).
+// X-CSRF-Token header (enforced by auth.Require). Changes go through
+// manage.Manager.
 package mgmtapi
 
 import (
@@ -21,7 +23,10 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/datasource"
+	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/promapi"
 	"github.com/promgate/promgate/internal/store"
 )
@@ -29,22 +34,19 @@ import (
 // Prefix is the path prefix this handler serves, kept intact when mounted.
 const Prefix = "/api-server/v1/"
 
-const maxBodyBytes = 64 << 10
+// DataSourcesPrefix is where the data source endpoints live.
+const DataSourcesPrefix = Prefix + "datasources"
 
-// DataSourceInfo describes a data source for the endpoints listing.
-type DataSourceInfo struct {
-	ID                         int64
-	UID, Name, Type, Env, Site string
-}
+const maxBodyBytes = 64 << 10
 
 // Options configures the API.
 type Options struct {
-	Store store.Store
-	Auth  *auth.Authenticator
-	// DataSources lists the configured data sources; nil means none are
-	// known (then data source limits on new credentials cannot be checked
-	// for existence and are refused).
-	DataSources func(ctx context.Context) ([]DataSourceInfo, error)
+	Store  store.Store
+	Auth   *auth.Authenticator
+	Manage *manage.Manager
+	// Embedded describes the embedded data source, listed first and
+	// read-only.
+	Embedded datasource.Info
 	// ExternalURL, when set, is the base of the endpoint URLs shown
 	// (e.g. https://promgate.example.com or https://example.com/promgate).
 	ExternalURL string
@@ -59,9 +61,22 @@ type api struct {
 	o   Options
 	st  store.Store
 	a   *auth.Authenticator
+	m   *manage.Manager
 	log *slog.Logger
 	now func() time.Time
 }
+
+// result is what a handler answers: data (with status, 200 when zero) or
+// err. Handlers never write a body; respond does.
+type result struct {
+	status int
+	data   any
+	err    error
+}
+
+// apiFunc is a handler. It may set headers and cookies on w (login and
+// logout do) but writes no body.
+type apiFunc func(w http.ResponseWriter, r *http.Request) result
 
 // New returns the handler for paths under /api-server/v1/ (except
 // /api-server/v1/grafana/, which the server routes elsewhere).
@@ -72,41 +87,75 @@ func New(o Options) http.Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	h := &api{o: o, st: o.Store, a: o.Auth, log: o.Logger, now: o.Now}
+	h := &api{o: o, st: o.Store, a: o.Auth, m: o.Manage, log: o.Logger, now: o.Now}
 	authed := o.Auth.Require(true)
-	need := func(act access.Action, fn http.HandlerFunc) http.Handler {
-		return authed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// open is a handler anyone may call; signedIn needs a caller; need
+	// needs a caller who may act.
+	open := func(fn apiFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.respond(w, r, fn(w, r)) })
+	}
+	signedIn := func(fn apiFunc) http.Handler { return authed(open(fn)) }
+	need := func(act access.Action, fn apiFunc) http.Handler {
+		return signedIn(func(w http.ResponseWriter, r *http.Request) result {
 			if !access.PrincipalFrom(r.Context()).Can(act) {
-				writeError(w, http.StatusForbidden, "forbidden", "your role or credential does not allow this ("+act.String()+")")
-				return
+				return result{err: &promapi.Error{Status: http.StatusForbidden, Type: promapi.ErrForbidden,
+					Msg: "your role or credential does not allow this (" + act.String() + ")"}}
 			}
-			fn(w, r)
-		}))
+			return fn(w, r)
+		})
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api-server/v1/login", h.login)
-	mux.Handle("POST /api-server/v1/logout", authed(http.HandlerFunc(h.logout)))
-	mux.Handle("GET /api-server/v1/me", authed(http.HandlerFunc(h.me)))
+	mux.Handle("POST "+Prefix+"login", open(h.login))
+	mux.Handle("POST "+Prefix+"logout", signedIn(h.logout))
+	mux.Handle("GET "+Prefix+"me", signedIn(h.me))
 
-	mux.Handle("GET /api-server/v1/credentials", need(access.ActionListOwnCredentials, h.listOwnCredentials))
-	mux.Handle("POST /api-server/v1/credentials", need(access.ActionManageOwnCredentials, h.createOwnCredential))
-	mux.Handle("DELETE /api-server/v1/credentials/{id}", need(access.ActionManageOwnCredentials, h.revokeOwnCredential))
+	mux.Handle("GET "+Prefix+"credentials", need(access.ActionListOwnCredentials, h.listOwnCredentials))
+	mux.Handle("POST "+Prefix+"credentials", need(access.ActionManageOwnCredentials, h.createOwnCredential))
+	mux.Handle("DELETE "+Prefix+"credentials/{id}", need(access.ActionManageOwnCredentials, h.revokeOwnCredential))
 
-	mux.Handle("GET /api-server/v1/global-credentials", need(access.ActionListGlobalCredentials, h.listGlobalCredentials))
-	mux.Handle("POST /api-server/v1/global-credentials", need(access.ActionManageGlobalCredentials, h.createGlobalCredential))
-	mux.Handle("DELETE /api-server/v1/global-credentials/{id}", need(access.ActionManageGlobalCredentials, h.revokeGlobalCredential))
+	mux.Handle("GET "+Prefix+"global-credentials", need(access.ActionListGlobalCredentials, h.listGlobalCredentials))
+	mux.Handle("POST "+Prefix+"global-credentials", need(access.ActionManageGlobalCredentials, h.createGlobalCredential))
+	mux.Handle("DELETE "+Prefix+"global-credentials/{id}", need(access.ActionManageGlobalCredentials, h.revokeGlobalCredential))
 
-	mux.Handle("GET /api-server/v1/users", need(access.ActionListUsers, h.listUsers))
-	mux.Handle("POST /api-server/v1/users", need(access.ActionManageUsers, h.createUser))
-	mux.Handle("PATCH /api-server/v1/users/{id}", need(access.ActionManageUsers, h.patchUser))
-	mux.Handle("DELETE /api-server/v1/users/{id}", need(access.ActionManageUsers, h.deleteUser))
+	mux.Handle("GET "+Prefix+"users", need(access.ActionListUsers, h.listUsers))
+	mux.Handle("POST "+Prefix+"users", need(access.ActionManageUsers, h.createUser))
+	mux.Handle("PATCH "+Prefix+"users/{id}", need(access.ActionManageUsers, h.patchUser))
+	mux.Handle("DELETE "+Prefix+"users/{id}", need(access.ActionManageUsers, h.deleteUser))
 
-	mux.Handle("GET /api-server/v1/endpoints", need(access.ActionViewEndpoints, h.endpoints))
-	mux.Handle("GET /api-server/v1/audit", need(access.ActionViewAudit, h.listAudit))
+	// Every POST, PUT and DELETE on data sources is ActionManageDataSources,
+	// which a credential holds only with read and write. A connection test
+	// changes no stored state but counts as a change: it makes the server
+	// connect to an address the caller names, with the stored secret when
+	// "id" is given. Passwords and tokens are write-only: answers say only
+	// whether one is set.
+	ds := func(fn apiFunc) apiFunc {
+		return func(w http.ResponseWriter, r *http.Request) result {
+			res := fn(w, r)
+			res.err = dataSourceError(res.err)
+			return res
+		}
+	}
+	mux.Handle("GET "+DataSourcesPrefix, need(access.ActionQuery, ds(h.listDataSources)))
+	mux.Handle("POST "+DataSourcesPrefix, need(access.ActionManageDataSources, ds(h.createDataSource)))
+	mux.Handle("POST "+DataSourcesPrefix+"/test", need(access.ActionManageDataSources, ds(h.testUnsaved)))
+	mux.Handle("GET "+DataSourcesPrefix+"/{id}", need(access.ActionQuery, ds(h.getDataSource)))
+	mux.Handle("PUT "+DataSourcesPrefix+"/{id}", need(access.ActionManageDataSources, ds(h.updateDataSource)))
+	mux.Handle("DELETE "+DataSourcesPrefix+"/{id}", need(access.ActionManageDataSources, ds(h.deleteDataSource)))
+	mux.Handle("POST "+DataSourcesPrefix+"/{id}/test", need(access.ActionManageDataSources, ds(h.testSaved)))
 
-	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such management endpoint or method")
-	})
+	mux.Handle("GET "+Prefix+"endpoints", need(access.ActionViewEndpoints, h.endpoints))
+	mux.Handle("GET "+Prefix+"audit", need(access.ActionViewAudit, h.listAudit))
+
+	notFound := func(msg string) apiFunc {
+		return func(http.ResponseWriter, *http.Request) result {
+			return result{err: &promapi.Error{Status: http.StatusNotFound, Type: promapi.ErrNotFound, Msg: msg}}
+		}
+	}
+	// Unknown data source paths answer only a caller, as before the two
+	// APIs were one.
+	mux.Handle(DataSourcesPrefix, signedIn(notFound("no such data source endpoint or method")))
+	mux.Handle(DataSourcesPrefix+"/", signedIn(notFound("no such data source endpoint or method")))
+	mux.Handle(Prefix, open(notFound("no such management endpoint or method")))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Responses may carry a fresh token or a CSRF token.
 		w.Header().Set("Cache-Control", "no-store")
@@ -114,31 +163,39 @@ func New(o Options) http.Handler {
 	})
 }
 
-func writeError(w http.ResponseWriter, status int, errorType, msg string) {
-	auth.WriteError(w, status, errorType, msg)
+// respond writes a handler's result: the one place this API answers.
+func (h *api) respond(w http.ResponseWriter, r *http.Request, res result) {
+	if res.err != nil {
+		h.respondError(w, r, res.err)
+		return
+	}
+	status := res.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	promapi.WriteData(w, status, res.data)
 }
 
-func writeData(w http.ResponseWriter, status int, data any) {
-	promapi.WriteData(w, status, data)
-}
-
-// fail maps an error from auth or the store to a response. Store messages
-// are not echoed: they may name internals.
-func (h *api) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *apiError
+// respondError turns an error into its answer. A *promapi.Error carries its
+// own status and type; the store's sentinels and a cancelled request map to
+// theirs; anything else is promapi.WriteServerError's (503 with Retry-After
+// while the store is unreachable, else 500), logged, its text not shown.
+func (h *api) respondError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		pe *promapi.Error
+		rl *auth.RateLimitedError
+	)
 	switch {
-	case errors.As(err, &ae):
-		writeError(w, ae.status, ae.typ, ae.msg)
-	case errors.Is(err, auth.ErrInvalid):
-		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
-	case errors.Is(err, auth.ErrLastOwner):
-		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.As(err, &pe):
+		pe.Write(w)
+	case errors.As(err, &rl):
+		auth.WriteTooManyRequests(w, auth.RetryAfterOf(err))
 	case errors.Is(err, store.ErrConflict):
-		writeError(w, http.StatusConflict, "conflict", "already exists")
-	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", "not found")
+		promapi.WriteError(w, http.StatusConflict, promapi.ErrConflict, "already exists")
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, datasource.ErrNotFound):
+		promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound, "not found")
 	case errors.Is(err, context.Canceled):
-		writeError(w, 499, "canceled", "request canceled")
+		promapi.WriteError(w, 499, promapi.ErrCanceled, "request canceled")
 	default:
 		if !promapi.WriteServerError(w, err, "internal error") {
 			h.log.ErrorContext(r.Context(), "management request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -146,21 +203,10 @@ func (h *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// apiError is an error with its own status, for checks in this package.
-type apiError struct {
-	status int
-	typ    string
-	msg    string
-}
-
-func (e *apiError) Error() string { return e.msg }
-
-func badData(format string, args ...any) error {
-	return &apiError{http.StatusBadRequest, "bad_data", fmt.Sprintf(format, args...)}
-}
+func badData(format string, args ...any) error { return promapi.BadData(format, args...) }
 
 func forbidden(format string, args ...any) error {
-	return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf(format, args...)}
+	return &promapi.Error{Status: http.StatusForbidden, Type: promapi.ErrForbidden, Msg: fmt.Sprintf(format, args...)}
 }
 
 // decode reads a JSON body strictly: unknown fields are errors, so a typo
@@ -180,8 +226,8 @@ func pathID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-func (h *api) actor(r *http.Request) auth.Actor {
-	return auth.ActorOf(access.PrincipalFrom(r.Context()), h.a.ClientIP(r))
+func (h *api) actor(r *http.Request) audit.Actor {
+	return audit.ActorOf(access.PrincipalFrom(r.Context()), h.a.ClientIP(r))
 }
 
 // --- login, logout, me ---
@@ -220,50 +266,41 @@ func meOf(p *access.Principal, csrf string) meResponse {
 	return m
 }
 
-func (h *api) login(w http.ResponseWriter, r *http.Request) {
+func (h *api) login(w http.ResponseWriter, r *http.Request) result {
 	// A JSON content type cannot be sent cross-site without a CORS
 	// preflight, which blocks login CSRF from plain HTML forms.
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "bad_data", "Content-Type must be application/json")
-		return
+		return result{err: &promapi.Error{Status: http.StatusUnsupportedMediaType, Type: promapi.ErrBadData, Msg: "Content-Type must be application/json"}}
 	}
 	var req loginRequest
 	if err := decode(w, r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
 	p, csrf, err := h.a.Login(r.Context(), w, r, req.Login, req.Password)
 	switch {
-	case errors.Is(err, auth.ErrRateLimited):
-		auth.WriteTooManyRequests(w, auth.RetryAfterOf(err))
-		return
 	case errors.Is(err, auth.ErrLoginFailed):
 		// No WWW-Authenticate: this is a form login, not basic auth.
-		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid login or password")
-		return
+		return result{err: &promapi.Error{Status: http.StatusUnauthorized, Type: promapi.ErrUnauthorized, Msg: "invalid login or password"}}
 	case err != nil:
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
-	writeData(w, http.StatusOK, meOf(p, csrf))
+	return result{data: meOf(p, csrf)}
 }
 
-func (h *api) logout(w http.ResponseWriter, r *http.Request) {
+func (h *api) logout(w http.ResponseWriter, r *http.Request) result {
 	if access.PrincipalFrom(r.Context()).IsCredential() {
 		// A credential has no session to end, and it must not end one whose
 		// cookie came along with it.
-		writeError(w, http.StatusBadRequest, "bad_data", "logout ends a browser session; an API credential has none (revoke it instead)")
-		return
+		return result{err: &promapi.Error{Status: http.StatusBadRequest, Type: promapi.ErrBadData, Msg: "logout ends a browser session; an API credential has none (revoke it instead)"}}
 	}
 	if err := h.a.Logout(r.Context(), w, r); err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
-	writeData(w, http.StatusOK, struct{}{})
+	return result{data: struct{}{}}
 }
 
-func (h *api) me(w http.ResponseWriter, r *http.Request) {
-	writeData(w, http.StatusOK, meOf(access.PrincipalFrom(r.Context()), auth.CSRFTokenFrom(r.Context())))
+func (h *api) me(w http.ResponseWriter, r *http.Request) result {
+	return result{data: meOf(access.PrincipalFrom(r.Context()), auth.CSRFTokenFrom(r.Context()))}
 }
 
 // --- users ---
@@ -280,50 +317,45 @@ func userOf(u store.User) userJSON {
 	return userJSON{ID: u.ID, Login: u.Login, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt}
 }
 
-func (h *api) listUsers(w http.ResponseWriter, r *http.Request) {
+func (h *api) listUsers(w http.ResponseWriter, r *http.Request) result {
 	users, err := h.st.ListUsers(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
 	out := make([]userJSON, 0, len(users))
 	for _, u := range users {
 		out = append(out, userOf(u))
 	}
-	writeData(w, http.StatusOK, out)
+	return result{data: out}
 }
 
-func (h *api) createUser(w http.ResponseWriter, r *http.Request) {
+func (h *api) createUser(w http.ResponseWriter, r *http.Request) result {
 	var req struct {
 		Login    string `json:"login"`
 		Password string `json:"password"`
 		Role     string `json:"role"`
 	}
 	if err := decode(w, r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
 	role := access.RoleViewer // later users are VIEWERs unless told otherwise
 	if req.Role != "" {
 		var err error
 		if role, err = access.ParseRole(req.Role); err != nil {
-			h.fail(w, r, badData("%v", err))
-			return
+			return result{err: badData("%v", err)}
 		}
 	}
-	u, err := h.a.CreateUser(r.Context(), h.actor(r), req.Login, req.Password, role)
+	u, err := h.m.CreateUser(r.Context(), h.actor(r), req.Login, req.Password, role)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
-	writeData(w, http.StatusCreated, userOf(u))
+	return result{status: http.StatusCreated, data: userOf(u)}
 }
 
-func (h *api) patchUser(w http.ResponseWriter, r *http.Request) {
+func (h *api) patchUser(w http.ResponseWriter, r *http.Request) result {
 	id, err := pathID(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
 	var req struct {
 		Role     *string `json:"role"`
@@ -331,56 +363,47 @@ func (h *api) patchUser(w http.ResponseWriter, r *http.Request) {
 		Password *string `json:"password"`
 	}
 	if err := decode(w, r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
 	if req.Role == nil && req.Disabled == nil && req.Password == nil {
-		h.fail(w, r, badData("nothing to change: give role, disabled or password"))
-		return
+		return result{err: badData("nothing to change: give role, disabled or password")}
 	}
 	ctx, actor := r.Context(), h.actor(r)
 	if req.Role != nil {
 		role, err := access.ParseRole(*req.Role)
 		if err != nil {
-			h.fail(w, r, badData("%v", err))
-			return
+			return result{err: badData("%v", err)}
 		}
-		if err := h.a.SetUserRole(ctx, actor, id, role); err != nil {
-			h.fail(w, r, err)
-			return
+		if err := h.m.SetUserRole(ctx, actor, id, role); err != nil {
+			return result{err: err}
 		}
 	}
 	if req.Disabled != nil {
-		if err := h.a.SetUserDisabled(ctx, actor, id, *req.Disabled); err != nil {
-			h.fail(w, r, err)
-			return
+		if err := h.m.SetUserDisabled(ctx, actor, id, *req.Disabled); err != nil {
+			return result{err: err}
 		}
 	}
 	if req.Password != nil {
-		if err := h.a.SetUserPassword(ctx, actor, id, *req.Password); err != nil {
-			h.fail(w, r, err)
-			return
+		if err := h.m.SetUserPassword(ctx, actor, id, *req.Password); err != nil {
+			return result{err: err}
 		}
 	}
 	u, err := h.st.GetUser(ctx, id)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
-	writeData(w, http.StatusOK, userOf(u))
+	return result{data: userOf(u)}
 }
 
-func (h *api) deleteUser(w http.ResponseWriter, r *http.Request) {
+func (h *api) deleteUser(w http.ResponseWriter, r *http.Request) result {
 	id, err := pathID(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
-	if err := h.a.DeleteUser(r.Context(), h.actor(r), id); err != nil {
-		h.fail(w, r, err)
-		return
+	if err := h.m.DeleteUser(r.Context(), h.actor(r), id); err != nil {
+		return result{err: err}
 	}
-	writeData(w, http.StatusOK, struct{}{})
+	return result{data: struct{}{}}
 }
 
 // --- endpoints ---
@@ -413,28 +436,25 @@ func (h *api) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func (h *api) endpoints(w http.ResponseWriter, r *http.Request) {
+func (h *api) endpoints(w http.ResponseWriter, r *http.Request) result {
 	p := access.PrincipalFrom(r.Context())
-	out := []endpointJSON{}
-	if h.o.DataSources != nil {
-		dss, err := h.o.DataSources(r.Context())
-		if err != nil {
-			h.fail(w, r, fmt.Errorf("list data sources: %w", err))
-			return
-		}
-		base := h.baseURL(r)
-		for _, ds := range dss {
-			if !p.MayUseDataSource(ds.ID) {
-				continue
-			}
-			api := fmt.Sprintf("%s/api-server/v1/grafana/api/datasources/proxy/%d/api/v1", base, ds.ID)
-			out = append(out, endpointJSON{
-				ID: ds.ID, UID: ds.UID, Name: ds.Name, Type: ds.Type, Env: ds.Env, Site: ds.Site,
-				InstantURL: api + "/query", RangeURL: api + "/query_range",
-			})
-		}
+	dss, err := h.dataSources(r)
+	if err != nil {
+		return result{err: err}
 	}
-	writeData(w, http.StatusOK, out)
+	base := h.baseURL(r)
+	out := []endpointJSON{}
+	for _, ds := range dss {
+		if !p.MayUseDataSource(ds.info.ID) {
+			continue
+		}
+		api := fmt.Sprintf("%s/api-server/v1/grafana/api/datasources/proxy/%d/api/v1", base, ds.info.ID)
+		out = append(out, endpointJSON{
+			ID: ds.info.ID, UID: ds.info.UID, Name: ds.info.Name, Type: ds.info.Type, Env: ds.info.Env, Site: ds.info.Site,
+			InstantURL: api + "/query", RangeURL: api + "/query_range",
+		})
+	}
+	return result{data: out}
 }
 
 type auditJSON struct {
@@ -449,24 +469,22 @@ type auditJSON struct {
 
 // listAudit returns the newest security events (limit, default 100, at
 // most 1000).
-func (h *api) listAudit(w http.ResponseWriter, r *http.Request) {
+func (h *api) listAudit(w http.ResponseWriter, r *http.Request) result {
 	limit := 100
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
-			h.fail(w, r, badData("limit must be a positive number"))
-			return
+			return result{err: badData("limit must be a positive number")}
 		}
 		limit = min(n, 1000)
 	}
 	events, err := h.st.ListAudit(r.Context(), limit)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return result{err: err}
 	}
 	out := make([]auditJSON, 0, len(events))
 	for _, e := range events {
 		out = append(out, auditJSON{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Target: e.Target, Detail: e.Detail, RemoteAddr: e.RemoteAddr})
 	}
-	writeData(w, http.StatusOK, out)
+	return result{data: out}
 }

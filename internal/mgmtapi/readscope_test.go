@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/promtest"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/store"
@@ -130,7 +132,7 @@ func TestReadScopeChangesNothing(t *testing.T) {
 		t.Fatalf("data source id: %v %s", err, created.body)
 	}
 
-	victim, err := front.App.Auth.CreateUser(ctx, auth.SystemActor, "victim", "victim-password", access.RoleViewer)
+	victim, err := front.App.Manage.CreateUser(ctx, audit.System, "victim", "victim-password", access.RoleViewer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +167,7 @@ func TestReadScopeChangesNothing(t *testing.T) {
 		id         int64
 	}{}
 	{
-		c, tok, err := front.App.Auth.CreateCredential(ctx, auth.SystemActor, auth.CredentialSpec{Name: "ro-global", Role: access.RoleOwner, Scope: access.ScopeRead})
+		c, tok, err := front.App.Manage.CreateCredential(ctx, audit.System, manage.CredentialSpec{Name: "ro-global", Role: access.RoleOwner, Scope: access.ScopeRead})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +175,7 @@ func TestReadScopeChangesNothing(t *testing.T) {
 			key, token string
 			id         int64
 		}{c.Key, tok, c.ID}
-		c, tok, err = front.App.Auth.CreateCredential(ctx, auth.SystemActor, auth.CredentialSpec{Name: "ro-user", UserID: &admin.ID, Scope: access.ScopeRead})
+		c, tok, err = front.App.Manage.CreateCredential(ctx, audit.System, manage.CredentialSpec{Name: "ro-user", UserID: &admin.ID, Scope: access.ScopeRead})
 		if err != nil {
 			t.Fatal(err)
 		}

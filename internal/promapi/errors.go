@@ -3,6 +3,7 @@ package promapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -72,3 +73,19 @@ func WriteServerError(w http.ResponseWriter, err error, msg string) (unavailable
 
 // Write writes e.
 func (e *Error) Write(w http.ResponseWriter) { WriteError(w, e.Status, e.Type, e.Msg) }
+
+// ErrConflict is the error type of a change that clashes with the stored
+// state (409): a name taken, the last OWNER. Prometheus has no such type.
+const ErrConflict = "conflict"
+
+// BadData returns a 400 bad_data error whose message is fit to show.
+func BadData(format string, args ...any) error {
+	return &Error{Status: http.StatusBadRequest, Type: ErrBadData, Msg: fmt.Sprintf(format, args...)}
+}
+
+// IsBadData reports whether err is, or wraps, a bad_data Error: input the
+// caller got wrong.
+func IsBadData(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Type == ErrBadData
+}

@@ -16,7 +16,8 @@ import (
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/app"
-	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/audit"
+	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/server"
 )
 
@@ -110,7 +111,7 @@ func (s *Server) Stop() {
 // label selector and returns its key and token.
 func (s *Server) Credential(t testing.TB, role access.Role, scope access.Scope, selector string) (key, token string) {
 	t.Helper()
-	cred, tok, err := s.App.Auth.CreateCredential(context.Background(), auth.Actor{Name: "promtest"}, auth.CredentialSpec{
+	cred, tok, err := s.App.Manage.CreateCredential(context.Background(), audit.Actor{Name: "promtest"}, manage.CredentialSpec{
 		Name: "promtest", Role: role, Scope: scope, Selector: selector, CreatedBy: "promtest",
 	})
 	if err != nil {

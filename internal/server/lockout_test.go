@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/promtest"
 )
 
@@ -34,14 +36,14 @@ func TestRetriedBadCredentialLocksOutNobody(t *testing.T) {
 		id         int64
 	}
 	newCred := func(name string, role access.Role, scope access.Scope) cred {
-		c, tok, err := s.App.Auth.CreateCredential(bg, auth.SystemActor, auth.CredentialSpec{Name: name, Role: role, Scope: scope})
+		c, tok, err := s.App.Manage.CreateCredential(bg, audit.System, manage.CredentialSpec{Name: name, Role: role, Scope: scope})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return cred{c.Key, tok, c.ID}
 	}
 	revoked := newCred("old agent", access.RoleEditor, access.ScopeWrite)
-	if err := s.App.Auth.RevokeCredential(bg, auth.SystemActor, revoked.id); err != nil {
+	if err := s.App.Manage.RevokeCredential(bg, audit.System, revoked.id); err != nil {
 		t.Fatal(err)
 	}
 	writer := newCred("agent", access.RoleEditor, access.ScopeWrite)

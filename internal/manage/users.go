@@ -1,9 +1,9 @@
-package auth
+package manage
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -11,61 +11,29 @@ import (
 	"unicode/utf8"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
+	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/enforce"
+	"github.com/promgate/promgate/internal/promapi"
 	"github.com/promgate/promgate/internal/store"
 )
 
-// ErrInvalid wraps input a management operation rejects (maps to 400).
-var ErrInvalid = errors.New("invalid input")
-
 // ErrLastOwner is returned when a change would leave no enabled OWNER.
-var ErrLastOwner = errors.New("this would leave no enabled OWNER")
+var ErrLastOwner error = &promapi.Error{Status: http.StatusConflict, Type: promapi.ErrConflict, Msg: "this would leave no enabled OWNER"}
 
 const (
-	maxLoginLen    = 128
 	maxNameLen     = 200
 	maxSelectorLen = 4096
 )
 
-// Actor is who performs a management operation, for the audit log.
-type Actor struct {
-	Name       string // login, "credential:<key>" or "system"
-	RemoteAddr string
-}
-
-// ActorOf names a principal for the audit log.
-func ActorOf(p *access.Principal, remoteAddr string) Actor {
-	switch {
-	case p == nil:
-		return Actor{Name: "anonymous", RemoteAddr: remoteAddr}
-	case p.IsCredential():
-		return Actor{Name: "credential:" + p.CredentialKey, RemoteAddr: remoteAddr}
-	default:
-		return Actor{Name: p.Login, RemoteAddr: remoteAddr}
-	}
-}
-
-// SystemActor is the actor of operations the server or the admin CLI does
-// on its own behalf.
-var SystemActor = Actor{Name: "system"}
-
-func (a *Authenticator) audit(ctx context.Context, actor Actor, action, target, detail string) {
-	err := a.st.AppendAudit(ctx, store.AuditEvent{
-		At: a.now(), Actor: actor.Name, Action: action, Target: target, Detail: detail, RemoteAddr: actor.RemoteAddr,
-	})
-	if err != nil {
-		// The operation already happened; losing its audit row must be loud.
-		a.log.ErrorContext(ctx, "append audit event", "action", action, "target", target, "err", err)
-	}
-}
-
+// invalid is input a management operation rejects: 400 bad_data.
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	return promapi.BadData("invalid input: "+format, args...)
 }
 
 func validLogin(login string) error {
-	if login == "" || len(login) > maxLoginLen || !utf8.ValidString(login) {
-		return invalid("login must be 1 to %d bytes of UTF-8", maxLoginLen)
+	if login == "" || len(login) > auth.MaxLoginLen || !utf8.ValidString(login) {
+		return invalid("login must be 1 to %d bytes of UTF-8", auth.MaxLoginLen)
 	}
 	for _, r := range login {
 		if unicode.IsControl(r) || unicode.IsSpace(r) || r == ':' {
@@ -76,8 +44,8 @@ func validLogin(login string) error {
 }
 
 func validPassword(pw string) error {
-	if utf8.RuneCountInString(pw) < MinPasswordLen || len(pw) > MaxPasswordLen {
-		return invalid("password must be %d to %d characters", MinPasswordLen, MaxPasswordLen)
+	if utf8.RuneCountInString(pw) < auth.MinPasswordLen || len(pw) > auth.MaxPasswordLen {
+		return invalid("password must be %d to %d characters", auth.MinPasswordLen, auth.MaxPasswordLen)
 	}
 	return nil
 }
@@ -99,7 +67,7 @@ func ValidateSelector(sel string) error {
 }
 
 // CreateUser adds a user with a password.
-func (a *Authenticator) CreateUser(ctx context.Context, actor Actor, login, password string, role access.Role) (store.User, error) {
+func (m *Manager) CreateUser(ctx context.Context, actor audit.Actor, login, password string, role access.Role) (store.User, error) {
 	if err := validLogin(login); err != nil {
 		return store.User{}, err
 	}
@@ -109,44 +77,44 @@ func (a *Authenticator) CreateUser(ctx context.Context, actor Actor, login, pass
 	if role == access.RoleNone {
 		return store.User{}, invalid("role is required")
 	}
-	hash, err := HashPassword(password)
+	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return store.User{}, fmt.Errorf("create user: %w", err)
 	}
-	u, err := a.st.CreateUser(ctx, store.User{Login: login, PasswordHash: hash, Role: role.String(), CreatedAt: a.now()})
+	u, err := m.st.CreateUser(ctx, store.User{Login: login, PasswordHash: hash, Role: role.String(), CreatedAt: m.now()})
 	if err != nil {
 		return store.User{}, fmt.Errorf("create user: %w", err)
 	}
-	a.audit(ctx, actor, "user.create", "user:"+u.Login, "role="+u.Role)
+	m.audit.Write(ctx, actor, "user.create", "user:"+u.Login, "role="+u.Role)
 	return u, nil
 }
 
 // SetUserPassword replaces a user's password and ends every session of the
 // user, on every replica: the store deletes them in the same transaction.
 // The user's API credentials are not affected; revoke them separately.
-func (a *Authenticator) SetUserPassword(ctx context.Context, actor Actor, id int64, password string) error {
+func (m *Manager) SetUserPassword(ctx context.Context, actor audit.Actor, id int64, password string) error {
 	if err := validPassword(password); err != nil {
 		return err
 	}
-	hash, err := HashPassword(password)
+	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	defer a.Invalidate()
-	if err := a.st.SetUserPassword(ctx, id, hash); err != nil {
+	defer m.accessChanged()
+	if err := m.st.SetUserPassword(ctx, id, hash); err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	a.audit(ctx, actor, "user.password", fmt.Sprintf("user_id:%d", id), "")
+	m.audit.Write(ctx, actor, "user.password", fmt.Sprintf("user_id:%d", id), "")
 	return nil
 }
 
 // keepsAnOwner returns ErrLastOwner if taking target out of the enabled
 // OWNERs would leave none. Caller holds userMu.
-func (a *Authenticator) keepsAnOwner(ctx context.Context, target store.User) error {
+func (m *Manager) keepsAnOwner(ctx context.Context, target store.User) error {
 	if target.Role != access.RoleOwner.String() || target.Disabled {
 		return nil
 	}
-	users, err := a.st.ListUsers(ctx)
+	users, err := m.st.ListUsers(ctx)
 	if err != nil {
 		return fmt.Errorf("count owners: %w", err)
 	}
@@ -160,13 +128,13 @@ func (a *Authenticator) keepsAnOwner(ctx context.Context, target store.User) err
 
 // SetUserRole changes a user's role. It takes effect on the user's next
 // request in this process and within the generation poll elsewhere.
-func (a *Authenticator) SetUserRole(ctx context.Context, actor Actor, id int64, role access.Role) error {
+func (m *Manager) SetUserRole(ctx context.Context, actor audit.Actor, id int64, role access.Role) error {
 	if role == access.RoleNone {
 		return invalid("role is required")
 	}
-	a.userMu.Lock()
-	defer a.userMu.Unlock()
-	u, err := a.st.GetUser(ctx, id)
+	m.userMu.Lock()
+	defer m.userMu.Unlock()
+	u, err := m.st.GetUser(ctx, id)
 	if err != nil {
 		return fmt.Errorf("set role: %w", err)
 	}
@@ -174,15 +142,15 @@ func (a *Authenticator) SetUserRole(ctx context.Context, actor Actor, id int64, 
 		return nil
 	}
 	if role != access.RoleOwner {
-		if err := a.keepsAnOwner(ctx, u); err != nil {
+		if err := m.keepsAnOwner(ctx, u); err != nil {
 			return err
 		}
 	}
-	defer a.Invalidate()
-	if err := a.st.SetUserRole(ctx, id, role.String()); err != nil {
+	defer m.accessChanged()
+	if err := m.st.SetUserRole(ctx, id, role.String()); err != nil {
 		return fmt.Errorf("set role: %w", err)
 	}
-	a.audit(ctx, actor, "user.role", "user:"+u.Login, u.Role+"->"+role.String())
+	m.audit.Write(ctx, actor, "user.role", "user:"+u.Login, u.Role+"->"+role.String())
 	return nil
 }
 
@@ -190,10 +158,10 @@ func (a *Authenticator) SetUserRole(ctx context.Context, actor Actor, id int64, 
 // are refused. Either way every session of the user ends, on every replica
 // (the store deletes them in the same transaction), so re-enabling a user
 // never revives an old session.
-func (a *Authenticator) SetUserDisabled(ctx context.Context, actor Actor, id int64, disabled bool) error {
-	a.userMu.Lock()
-	defer a.userMu.Unlock()
-	u, err := a.st.GetUser(ctx, id)
+func (m *Manager) SetUserDisabled(ctx context.Context, actor audit.Actor, id int64, disabled bool) error {
+	m.userMu.Lock()
+	defer m.userMu.Unlock()
+	u, err := m.st.GetUser(ctx, id)
 	if err != nil {
 		return fmt.Errorf("set disabled: %w", err)
 	}
@@ -201,38 +169,38 @@ func (a *Authenticator) SetUserDisabled(ctx context.Context, actor Actor, id int
 		return nil
 	}
 	if disabled {
-		if err := a.keepsAnOwner(ctx, u); err != nil {
+		if err := m.keepsAnOwner(ctx, u); err != nil {
 			return err
 		}
 	}
-	defer a.Invalidate()
-	if err := a.st.SetUserDisabled(ctx, id, disabled); err != nil {
+	defer m.accessChanged()
+	if err := m.st.SetUserDisabled(ctx, id, disabled); err != nil {
 		return fmt.Errorf("set disabled: %w", err)
 	}
 	action := "user.enable"
 	if disabled {
 		action = "user.disable"
 	}
-	a.audit(ctx, actor, action, "user:"+u.Login, "")
+	m.audit.Write(ctx, actor, action, "user:"+u.Login, "")
 	return nil
 }
 
 // DeleteUser removes a user with their sessions and credentials.
-func (a *Authenticator) DeleteUser(ctx context.Context, actor Actor, id int64) error {
-	a.userMu.Lock()
-	defer a.userMu.Unlock()
-	u, err := a.st.GetUser(ctx, id)
+func (m *Manager) DeleteUser(ctx context.Context, actor audit.Actor, id int64) error {
+	m.userMu.Lock()
+	defer m.userMu.Unlock()
+	u, err := m.st.GetUser(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
-	if err := a.keepsAnOwner(ctx, u); err != nil {
+	if err := m.keepsAnOwner(ctx, u); err != nil {
 		return err
 	}
-	defer a.Invalidate()
-	if err := a.st.DeleteUser(ctx, id); err != nil {
+	defer m.accessChanged()
+	if err := m.st.DeleteUser(ctx, id); err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
-	a.audit(ctx, actor, "user.delete", "user:"+u.Login, "")
+	m.audit.Write(ctx, actor, "user.delete", "user:"+u.Login, "")
 	return nil
 }
 
@@ -254,7 +222,7 @@ type CredentialSpec struct {
 
 // CreateCredential makes a credential and returns it with its token. The
 // token exists only in this return value: only its hash is stored.
-func (a *Authenticator) CreateCredential(ctx context.Context, actor Actor, spec CredentialSpec) (store.Credential, string, error) {
+func (m *Manager) CreateCredential(ctx context.Context, actor audit.Actor, spec CredentialSpec) (store.Credential, string, error) {
 	spec.Name = strings.TrimSpace(spec.Name)
 	spec.Selector = strings.TrimSpace(spec.Selector)
 	if spec.Name == "" || len(spec.Name) > maxNameLen || !utf8.ValidString(spec.Name) {
@@ -266,7 +234,7 @@ func (a *Authenticator) CreateCredential(ctx context.Context, actor Actor, spec 
 	if spec.UserID != nil && spec.Role != access.RoleNone {
 		return store.Credential{}, "", invalid("a user credential acts with its user's role and takes no role of its own")
 	}
-	if spec.ExpiresAt != nil && !spec.ExpiresAt.After(a.now()) {
+	if spec.ExpiresAt != nil && !spec.ExpiresAt.After(m.now()) {
 		return store.Credential{}, "", invalid("expiry must be in the future")
 	}
 	if spec.Scope == 0 {
@@ -280,17 +248,17 @@ func (a *Authenticator) CreateCredential(ctx context.Context, actor Actor, spec 
 		slices.Sort(spec.DataSourceIDs)
 		spec.DataSourceIDs = slices.Compact(spec.DataSourceIDs)
 	}
-	key, token, err := GenerateCredential()
+	key, token, err := auth.GenerateCredential()
 	if err != nil {
 		return store.Credential{}, "", fmt.Errorf("create credential: %w", err)
 	}
 	c := store.Credential{
 		Key:           key,
-		TokenHash:     HashToken(token),
+		TokenHash:     auth.HashToken(token),
 		Name:          spec.Name,
 		UserID:        spec.UserID,
 		CreatedBy:     spec.CreatedBy,
-		CreatedAt:     a.now(),
+		CreatedAt:     m.now(),
 		ExpiresAt:     spec.ExpiresAt,
 		Scope:         spec.Scope.String(),
 		DataSourceIDs: spec.DataSourceIDs,
@@ -299,7 +267,7 @@ func (a *Authenticator) CreateCredential(ctx context.Context, actor Actor, spec 
 	if spec.UserID == nil {
 		c.Role = spec.Role.String()
 	}
-	c, err = a.st.CreateCredential(ctx, c)
+	c, err = m.st.CreateCredential(ctx, c)
 	if err != nil {
 		return store.Credential{}, "", fmt.Errorf("create credential: %w", err)
 	}
@@ -307,21 +275,21 @@ func (a *Authenticator) CreateCredential(ctx context.Context, actor Actor, spec 
 	if c.UserID == nil {
 		kind = "global role=" + c.Role
 	}
-	a.audit(ctx, actor, "credential.create", "credential:"+c.Key, fmt.Sprintf("%s name=%q scope=%s", kind, c.Name, c.Scope))
+	m.audit.Write(ctx, actor, "credential.create", "credential:"+c.Key, fmt.Sprintf("%s name=%q scope=%s", kind, c.Name, c.Scope))
 	return c, token, nil
 }
 
 // RevokeCredential revokes a credential; it is refused from the next
 // request on in this process, and within the generation poll elsewhere.
-func (a *Authenticator) RevokeCredential(ctx context.Context, actor Actor, id int64) error {
-	c, err := a.st.GetCredential(ctx, id)
+func (m *Manager) RevokeCredential(ctx context.Context, actor audit.Actor, id int64) error {
+	c, err := m.st.GetCredential(ctx, id)
 	if err != nil {
 		return fmt.Errorf("revoke credential: %w", err)
 	}
-	defer a.Invalidate()
-	if err := a.st.RevokeCredential(ctx, id, a.now()); err != nil {
+	defer m.accessChanged()
+	if err := m.st.RevokeCredential(ctx, id, m.now()); err != nil {
 		return fmt.Errorf("revoke credential: %w", err)
 	}
-	a.audit(ctx, actor, "credential.revoke", "credential:"+c.Key, fmt.Sprintf("name=%q", c.Name))
+	m.audit.Write(ctx, actor, "credential.revoke", "credential:"+c.Key, fmt.Sprintf("name=%q", c.Name))
 	return nil
 }

@@ -1,15 +1,15 @@
-package auth
+package manage
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/audit"
+	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -24,11 +24,8 @@ const InitialOwnerPasswordFile = "initial-owner-password"
 // The password is envPassword (PROMGATE_OWNER_PASSWORD) when set; otherwise
 // a random one written once to <dataDir>/initial-owner-password, mode 0600.
 // It logs the file's path, never the password.
-func EnsureInitialOwner(ctx context.Context, st store.Store, dataDir string, envPassword string, logger *slog.Logger) error {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	n, err := st.CountUsers(ctx)
+func (m *Manager) EnsureInitialOwner(ctx context.Context, dataDir string, envPassword string) error {
+	n, err := m.st.CountUsers(ctx)
 	if err != nil {
 		return fmt.Errorf("initial owner: %w", err)
 	}
@@ -37,7 +34,7 @@ func EnsureInitialOwner(ctx context.Context, st store.Store, dataDir string, env
 	}
 	password, file := envPassword, ""
 	if password == "" {
-		password, err = randomBase62(24)
+		password, err = auth.RandomPassword()
 		if err != nil {
 			return fmt.Errorf("initial owner: %w", err)
 		}
@@ -48,12 +45,12 @@ func EnsureInitialOwner(ctx context.Context, st store.Store, dataDir string, env
 	} else if err := validPassword(password); err != nil {
 		return fmt.Errorf("initial owner: PROMGATE_OWNER_PASSWORD: %w", err)
 	}
-	hash, err := HashPassword(password)
+	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return fmt.Errorf("initial owner: %w", err)
 	}
-	u, err := st.CreateUser(ctx, store.User{
-		Login: InitialOwnerLogin, PasswordHash: hash, Role: access.RoleOwner.String(), CreatedAt: time.Now(),
+	u, err := m.st.CreateUser(ctx, store.User{
+		Login: InitialOwnerLogin, PasswordHash: hash, Role: access.RoleOwner.String(), CreatedAt: m.now(),
 	})
 	if errors.Is(err, store.ErrConflict) {
 		// Another replica won the race; our password is not the one stored.
@@ -68,16 +65,12 @@ func EnsureInitialOwner(ctx context.Context, st store.Store, dataDir string, env
 		}
 		return fmt.Errorf("initial owner: %w", err)
 	}
-	if err := st.AppendAudit(ctx, store.AuditEvent{
-		At: time.Now(), Actor: SystemActor.Name, Action: "user.create", Target: "user:" + u.Login, Detail: "initial owner",
-	}); err != nil {
-		logger.ErrorContext(ctx, "append audit event", "action", "user.create", "err", err)
-	}
+	m.audit.Write(ctx, audit.System, "user.create", "user:"+u.Login, "initial owner")
 	if file != "" {
-		logger.InfoContext(ctx, "created the first OWNER; its password is in the file (delete the file after first login)",
+		m.log.InfoContext(ctx, "created the first OWNER; its password is in the file (delete the file after first login)",
 			"login", u.Login, "password_file", file)
 	} else {
-		logger.InfoContext(ctx, "created the first OWNER with the password from PROMGATE_OWNER_PASSWORD", "login", u.Login)
+		m.log.InfoContext(ctx, "created the first OWNER with the password from PROMGATE_OWNER_PASSWORD", "login", u.Login)
 	}
 	return nil
 }

@@ -1,0 +1,308 @@
+package mgmtapi
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/datasource"
+	"github.com/promgate/promgate/internal/manage"
+	"github.com/promgate/promgate/internal/promapi"
+	"github.com/promgate/promgate/internal/store"
+)
+
+// The data source endpoints:
+//
+//	GET    /api-server/v1/datasources            list (anyone who may query; details for OWNERs)
+//	POST   /api-server/v1/datasources            create (OWNER)
+//	POST   /api-server/v1/datasources/test       test unsaved settings (OWNER)
+//	GET    /api-server/v1/datasources/{id}       one
+//	PUT    /api-server/v1/datasources/{id}       replace (OWNER); omitted secrets are kept
+//	DELETE /api-server/v1/datasources/{id}       remove (OWNER)
+//	POST   /api-server/v1/datasources/{id}/test  test saved settings (OWNER)
+
+// View is a data source as the API shows it. The fields after Embedded are
+// only shown to those who may manage data sources.
+type View struct {
+	ID       int64  `json:"id"`
+	UID      string `json:"uid"`
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Env      string `json:"env"`
+	Site     string `json:"site,omitempty"`
+	Embedded bool   `json:"embedded"`
+
+	URL                  string            `json:"url,omitempty"`
+	BasicAuthUser        string            `json:"basicAuthUser,omitempty"`
+	HasBasicAuthPassword *bool             `json:"hasBasicAuthPassword,omitempty"`
+	HasBearerToken       *bool             `json:"hasBearerToken,omitempty"`
+	Headers              map[string]string `json:"headers,omitempty"`
+	TimeoutSeconds       float64           `json:"timeoutSeconds,omitempty"`
+	CreatedAt            *time.Time        `json:"createdAt,omitempty"`
+	Problem              string            `json:"problem,omitempty"`
+}
+
+// ViewOf shows a stored data source; full adds what only OWNERs see.
+func ViewOf(s manage.StoredDataSource, full bool) View {
+	v := View{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", Env: s.Env, Site: s.Site}
+	if !full {
+		return v
+	}
+	hasPW, hasTok := s.BasicAuthPassword != "", s.BearerToken != ""
+	created := s.CreatedAt
+	v.URL, v.BasicAuthUser, v.Headers = s.URL, s.BasicAuthUser, s.Headers
+	v.HasBasicAuthPassword, v.HasBearerToken = &hasPW, &hasTok
+	v.TimeoutSeconds = s.Timeout.Seconds()
+	v.CreatedAt = &created
+	if s.SecretsError != nil {
+		v.Problem = "stored secrets do not decrypt with this server's secret key"
+	}
+	return v
+}
+
+func (h *api) embeddedView(full bool) View {
+	v := View{ID: h.o.Embedded.ID, UID: h.o.Embedded.UID, Name: h.o.Embedded.Name, Type: "prometheus", Env: h.o.Embedded.Env, Site: h.o.Embedded.Site, Embedded: true}
+	if full {
+		v.URL = h.o.Embedded.URL
+	}
+	return v
+}
+
+// Input is the body of create, update and test. Secrets are pointers: on
+// update, an omitted one keeps the stored value and "" removes it.
+type Input struct {
+	UID               string            `json:"uid"`
+	Name              string            `json:"name"`
+	URL               string            `json:"url"`
+	Env               string            `json:"env"`
+	Site              string            `json:"site"`
+	BasicAuthUser     string            `json:"basicAuthUser"`
+	BasicAuthPassword *string           `json:"basicAuthPassword"`
+	BearerToken       *string           `json:"bearerToken"`
+	Headers           map[string]string `json:"headers"`
+	TimeoutSeconds    *float64          `json:"timeoutSeconds"`
+}
+
+// Apply lays in over base (the stored settings, or zero for a new one).
+// Switching the kind of auth drops the other kind's stored secret.
+func (in Input) Apply(base datasource.Settings) (datasource.Settings, error) {
+	s := base
+	s.UID, s.Name, s.URL, s.Env, s.Site = in.UID, in.Name, in.URL, in.Env, in.Site
+	s.BasicAuthUser, s.Headers = in.BasicAuthUser, in.Headers
+	if in.BasicAuthPassword != nil {
+		s.BasicAuthPassword = *in.BasicAuthPassword
+	}
+	if in.BearerToken != nil {
+		s.BearerToken = *in.BearerToken
+	}
+	if in.BearerToken != nil && *in.BearerToken != "" && in.BasicAuthPassword == nil {
+		s.BasicAuthPassword = ""
+	}
+	if in.BasicAuthPassword != nil && *in.BasicAuthPassword != "" && in.BearerToken == nil {
+		s.BearerToken = ""
+	}
+	if s.BasicAuthUser == "" && in.BasicAuthPassword == nil {
+		s.BasicAuthPassword = ""
+	}
+	s.Timeout = 0
+	if in.TimeoutSeconds != nil {
+		t := *in.TimeoutSeconds
+		if math.IsNaN(t) || t < 1 || t > datasource.MaxTimeout.Seconds() {
+			return datasource.Settings{}, badData("timeoutSeconds must be between 1 and %d", int(datasource.MaxTimeout.Seconds()))
+		}
+		s.Timeout = time.Duration(t * float64(time.Second))
+	}
+	return s, nil
+}
+
+// dataSourceEntry is one data source as listed: the embedded one (stored
+// nil) or a remote one with its stored settings.
+type dataSourceEntry struct {
+	info   datasource.Info
+	stored *manage.StoredDataSource
+}
+
+// dataSources lists every data source, the embedded one first: the one
+// list behind the data source list, the endpoint URLs and the check of a
+// new credential's data source limit.
+func (h *api) dataSources(r *http.Request) ([]dataSourceEntry, error) {
+	out := []dataSourceEntry{{info: h.o.Embedded}}
+	all, err := h.m.DataSources(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range all {
+		if s.ID == datasource.EmbeddedID {
+			continue
+		}
+		out = append(out, dataSourceEntry{
+			info:   datasource.Info{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", URL: s.URL, Env: s.Env, Site: s.Site},
+			stored: &all[i],
+		})
+	}
+	return out, nil
+}
+
+func (h *api) listDataSources(w http.ResponseWriter, r *http.Request) result {
+	p := access.PrincipalFrom(r.Context())
+	full := p.Can(access.ActionViewDataSourceSettings)
+	dss, err := h.dataSources(r)
+	if err != nil {
+		return result{err: err}
+	}
+	out := []View{}
+	for _, ds := range dss {
+		switch {
+		case !p.MayUseDataSource(ds.info.ID):
+		case ds.stored == nil:
+			out = append(out, h.embeddedView(full))
+		default:
+			out = append(out, ViewOf(*ds.stored, full))
+		}
+	}
+	return result{data: out}
+}
+
+func (h *api) getDataSource(w http.ResponseWriter, r *http.Request) result {
+	id, err := pathID(r)
+	if err != nil {
+		return result{err: err}
+	}
+	p := access.PrincipalFrom(r.Context())
+	if !p.MayUseDataSource(id) {
+		return result{err: fmt.Errorf("data source %d: %w", id, datasource.ErrNotFound)}
+	}
+	full := p.Can(access.ActionViewDataSourceSettings)
+	if id == datasource.EmbeddedID {
+		return result{data: h.embeddedView(full)}
+	}
+	s, err := h.m.DataSource(r.Context(), id)
+	if err != nil {
+		return result{err: err}
+	}
+	return result{data: ViewOf(s, full)}
+}
+
+func (h *api) createDataSource(w http.ResponseWriter, r *http.Request) result {
+	var in Input
+	if err := decode(w, r, &in); err != nil {
+		return result{err: err}
+	}
+	s, err := in.Apply(datasource.Settings{})
+	if err != nil {
+		return result{err: err}
+	}
+	s, err = h.m.CreateDataSource(r.Context(), h.actor(r), s)
+	if err != nil {
+		return result{err: err}
+	}
+	return result{status: http.StatusCreated, data: ViewOf(manage.StoredDataSource{Settings: s}, true)}
+}
+
+func (h *api) updateDataSource(w http.ResponseWriter, r *http.Request) result {
+	id, err := pathID(r)
+	if err != nil {
+		return result{err: err}
+	}
+	var in Input
+	if err := decode(w, r, &in); err != nil {
+		return result{err: err}
+	}
+	old, err := h.m.DataSource(r.Context(), id)
+	if err != nil {
+		return result{err: err}
+	}
+	if old.SecretsError != nil && in.BasicAuthPassword == nil && in.BearerToken == nil {
+		// Keeping them would silently drop them: they cannot be read.
+		return result{err: badData("the stored secrets do not decrypt with this server's key: give basicAuthPassword or bearerToken again (\"\" for none)")}
+	}
+	s, err := in.Apply(old.Settings)
+	if err != nil {
+		return result{err: err}
+	}
+	s.ID = id
+	if s, err = h.m.UpdateDataSource(r.Context(), h.actor(r), s); err != nil {
+		return result{err: err}
+	}
+	return result{data: ViewOf(manage.StoredDataSource{Settings: s}, true)}
+}
+
+func (h *api) deleteDataSource(w http.ResponseWriter, r *http.Request) result {
+	id, err := pathID(r)
+	if err != nil {
+		return result{err: err}
+	}
+	if err := h.m.DeleteDataSource(r.Context(), h.actor(r), id); err != nil {
+		return result{err: err}
+	}
+	return result{data: struct{}{}}
+}
+
+func (h *api) testSaved(w http.ResponseWriter, r *http.Request) result {
+	id, err := pathID(r)
+	if err != nil {
+		return result{err: err}
+	}
+	if id == datasource.EmbeddedID {
+		return result{data: datasource.TestResult{OK: true, Message: "Data source is working: promgate's embedded store"}}
+	}
+	s, err := h.m.DataSource(r.Context(), id)
+	if err != nil {
+		return result{err: err}
+	}
+	if s.SecretsError != nil {
+		return result{data: datasource.TestResult{Message: "The stored password or token does not decrypt with this server's secret key (check --secret-key-file)"}}
+	}
+	return h.runTest(r, s.Settings)
+}
+
+// testUnsaved tests the settings in the body. With "id", omitted secrets
+// are taken from that stored data source, as when editing a form whose
+// password field is left blank.
+func (h *api) testUnsaved(w http.ResponseWriter, r *http.Request) result {
+	var in struct {
+		Input
+		ID int64 `json:"id"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return result{err: err}
+	}
+	var base datasource.Settings
+	if in.ID != 0 {
+		old, err := h.m.DataSource(r.Context(), in.ID)
+		if err != nil {
+			return result{err: err}
+		}
+		base = old.Settings
+		if in.UID == "" {
+			in.UID = old.UID
+		}
+	}
+	s, err := in.Input.Apply(base)
+	if err != nil {
+		return result{err: err}
+	}
+	return h.runTest(r, s)
+}
+
+func (h *api) runTest(r *http.Request, s datasource.Settings) result {
+	res, err := h.m.TestDataSource(r.Context(), s)
+	if err != nil {
+		return result{err: err}
+	}
+	return result{data: res}
+}
+
+// dataSourceError gives the store's sentinels a data source's words.
+func dataSourceError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return &promapi.Error{Status: http.StatusConflict, Type: promapi.ErrConflict, Msg: "a data source with this name or uid already exists"}
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, datasource.ErrNotFound):
+		return &promapi.Error{Status: http.StatusNotFound, Type: promapi.ErrNotFound, Msg: "data source not found"}
+	}
+	return err
+}

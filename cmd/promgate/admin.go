@@ -33,6 +33,7 @@ commands:
                     [--scope read,write] [--datasource 1,2] [--selector '{env="prod"}'] [--output text|json]
   credential list [--user L | --global] [--all] [--output text|json]
   credential revoke (--key K | --id N)
+  datasource add|list|test|remove ...   remote data sources (promgate admin datasource -h)
   backup --output FILE   consistent copy of the SQLite store, also while the server runs
 
 common flags:
@@ -57,9 +58,11 @@ func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if len(args) > 0 && args[0] == "backup" {
 		return runAdminBackup(ctx, args[1:], stdout, stderr)
 	}
-	if len(args) < 2 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	// "admin -h" and "admin user -h" ask for this usage; "admin user" alone
+	// is missing its command.
+	if len(args) < 2 || isHelpArg(args[0]) || isHelpArg(args[1]) {
 		_, _ = io.WriteString(stderr, adminUsage)
-		if len(args) == 0 || args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
+		if len(args) == 0 || !isHelpArg(args[len(args)-1]) {
 			return usageErr("missing command")
 		}
 		return nil
@@ -151,6 +154,8 @@ type adminCmd struct {
 	global, all       bool
 	id                int64
 }
+
+func isHelpArg(s string) bool { return s == "-h" || s == "--help" || s == "help" || s == "-help" }
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {

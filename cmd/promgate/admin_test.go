@@ -200,3 +200,51 @@ func TestAdminUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminHelp: every way a newcomer asks the admin commands for help
+// succeeds and prints usage that names the command asked about, instead of
+// calling "-h" an unknown command.
+func TestAdminHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-h"}, []string{"user add", "credential create", "datasource add", "backup --output"}},
+		{[]string{"user", "-h"}, []string{"user add", "user list", "user set-password"}},
+		{[]string{"user", "--help"}, []string{"user add"}},
+		{[]string{"credential", "-h"}, []string{"credential create", "credential list", "credential revoke"}},
+		{[]string{"credential", "help"}, []string{"credential create"}},
+		{[]string{"credential", "create", "-h"}, []string{"-name", "-scope", "-selector"}},
+		{[]string{"datasource", "-h"}, []string{"add --name"}},
+		{[]string{"backup", "-h"}, []string{"-output"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, errOut, err := admin(t, "", tt.args...)
+			if err != nil {
+				t.Fatalf("error %v\nstderr:\n%s", err, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("usage lacks %q:\n%s", w, errOut)
+				}
+			}
+			if strings.Contains(errOut, "unknown") {
+				t.Errorf("usage says unknown:\n%s", errOut)
+			}
+		})
+	}
+}
+
+// TestTopLevelUsageNamesEveryCommand: `promgate -h` lists each admin group.
+func TestTopLevelUsageNamesEveryCommand(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"serve", "query", "query-range", "admin", "user", "credential", "datasource", "backup", "version"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("promgate -h lacks %q:\n%s", w, out.String())
+		}
+	}
+}

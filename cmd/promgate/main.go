@@ -23,8 +23,9 @@ Usage:
   promgate query [flags] PROMQL   run an instant query and print CSV (or --format)
   promgate query-range [flags] PROMQL --start T --end T --step D
                                   run a range query, split and streamed
-  promgate admin user|credential|datasource ...
-                                  manage users, API credentials and data sources
+  promgate admin user|credential|datasource|backup ...
+                                  manage users, API credentials and data sources;
+                                  back up the store
   promgate version                print the version
 
 Run "promgate <command> -h" for a command's flags. Every flag can also be set

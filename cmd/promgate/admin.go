@@ -41,7 +41,9 @@ common flags:
   --store-url U   PostgreSQL URL instead of SQLite in the data dir (env PROMGATE_STORE_URL)
 
 These work while the server runs: SQLite is in WAL mode, and the server notices
-revocations and role changes within about a second.
+revocations and role changes within about a second. credential create prints a
+first curl for the new credential at PROMGATE_EXTERNAL_URL (the server's
+--external-url), else at http://localhost:8030.
 `
 
 // usageErr marks a command-line mistake (exit status 2, via main.go's
@@ -381,9 +383,33 @@ func (c *adminCmd) credentialCreate(ctx context.Context) error {
 	if c.output == "json" {
 		return c.writeJSON(out)
 	}
-	_, err = fmt.Fprintf(c.stdout, "key:   %s\ntoken: %s\n\nThe token is shown only now. Use the pair as basic auth, e.g.\n  curl -u '%s:%s' 'http://localhost:8030/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query?query=up'\n",
-		cr.Key, token, cr.Key, token)
+	_, err = fmt.Fprintf(c.stdout, "key:   %s\ntoken: %s\n\n%s", cr.Key, token, credentialExample(cr.Key, token, spec))
 	return err
+}
+
+// credentialExample is a first use of a new credential that works for it:
+// its first data source, or remote_write for a write-only one, at the
+// server's --external-url when the environment gives it.
+func credentialExample(key, token string, spec auth.CredentialSpec) string {
+	base := strings.TrimRight(os.Getenv("PROMGATE_EXTERNAL_URL"), "/")
+	where := ""
+	if base == "" {
+		base = "http://localhost:8030"
+		where = " (replace http://localhost:8030 by where promgate listens)"
+	}
+	var b strings.Builder
+	b.WriteString("The token is shown only now. Use the pair as basic auth" + where + ", e.g.\n")
+	if !spec.Scope.Has(access.ScopeRead) {
+		fmt.Fprintf(&b, "  remote_write to %s/api/v1/write with basic_auth username %s and password %s\n", base, key, token)
+		return b.String()
+	}
+	ds := int64(1)
+	if len(spec.DataSourceIDs) > 0 {
+		ds = spec.DataSourceIDs[0]
+	}
+	fmt.Fprintf(&b, "  curl -u '%s:%s' '%s/api-server/v1/grafana/api/datasources/proxy/%d/api/v1/query?query=up'\n", key, token, base, ds)
+	fmt.Fprintf(&b, "or with promgate's CLI:\n  export PROMGATE_URL=%s/api-server/v1/grafana/api/datasources/proxy/%d PROMGATE_KEY=%s PROMGATE_TOKEN=%s\n  promgate query up\n", base, ds, key, token)
+	return b.String()
 }
 
 func (c *adminCmd) credentialList(ctx context.Context) error {

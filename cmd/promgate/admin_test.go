@@ -248,3 +248,56 @@ func TestTopLevelUsageNamesEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminCredentialCreateExample: the curl printed after creating a
+// credential is one that works for it: its data source, the remote_write URL
+// for a write-only one, and the server's --external-url when the environment
+// sets it.
+func TestAdminCredentialCreateExample(t *testing.T) {
+	t.Setenv("PROMGATE_STORE_URL", "")
+	dir := t.TempDir()
+	dd := "--data-dir=" + dir
+	tests := []struct {
+		name     string
+		external string
+		args     []string
+		want     []string
+		wantNot  []string
+	}{
+		{
+			name:    "default",
+			args:    []string{"--name", "a"},
+			want:    []string{"'http://localhost:8030/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query?query=up'", "where promgate listens", "PROMGATE_KEY=", "PROMGATE_TOKEN="},
+			wantNot: []string{"/api/v1/write"},
+		},
+		{
+			name:     "limited to data source 2, external URL set",
+			external: "https://promgate.example:9443/",
+			args:     []string{"--name", "b", "--datasource", "2"},
+			want:     []string{"'https://promgate.example:9443/api-server/v1/grafana/api/datasources/proxy/2/api/v1/query?query=up'"},
+			wantNot:  []string{"localhost", "proxy/1/"},
+		},
+		{
+			name:    "write only",
+			args:    []string{"--name", "c", "--scope", "write"},
+			want:    []string{"remote_write", "http://localhost:8030/api/v1/write"},
+			wantNot: []string{"query?query=up", "PROMGATE_KEY="},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PROMGATE_EXTERNAL_URL", tt.external)
+			out := mustAdmin(t, "", append([]string{"credential", "create", dd, "--global", "--role", "EDITOR"}, tt.args...)...)
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.wantNot {
+				if strings.Contains(out, w) {
+					t.Errorf("output holds %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

@@ -73,7 +73,10 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
@@ -87,6 +90,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	}
 	if err := f.checkQueryLimits(); err != nil {
 		return nil, usageError{err.Error()}
+	}
+	if _, _, err := net.SplitHostPort(f.listen); err != nil {
+		return nil, usageError{fmt.Sprintf("--listen %q: want host:port, e.g. :8030 (every address) or 127.0.0.1:8030 (this machine only)", f.listen)}
 	}
 	if f.authMaxFailures < 1 || f.authFailureWindow <= 0 || f.authLockout <= 0 {
 		return nil, usageError{"--auth.max-failures must be at least 1, --auth.failure-window and --auth.lockout positive"}

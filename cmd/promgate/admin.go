@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -126,6 +127,9 @@ func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if c.output != "" && c.output != "text" && c.output != "json" {
 		return usageErr("--output must be text or json")
 	}
+	if err := checkAdminDataDir(c.dataDir, c.storeURL); err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	st, err := openAdminStore(ctx, c.dataDir, c.storeURL, logger)
 	if err != nil {
@@ -172,6 +176,23 @@ func cliActorName() string {
 		return "cli:" + u.Username
 	}
 	return "cli"
+}
+
+// checkAdminDataDir refuses a SQLite data dir that does not exist: opening
+// it would create an empty store the running server never reads (the usual
+// cause is running admin from another directory than serve's ./data).
+func checkAdminDataDir(dataDir, storeURL string) error {
+	if storeURL != "" {
+		return nil
+	}
+	if _, err := os.Stat(dataDir); errors.Is(err, os.ErrNotExist) {
+		abs, aerr := filepath.Abs(dataDir)
+		if aerr != nil {
+			abs = dataDir
+		}
+		return fmt.Errorf("data dir %s (%s) does not exist: give the --data-dir (or PROMGATE_DATA_DIR) that promgate serve uses; its default ./data is relative to where serve was started (mkdir it first to set up a store before the first serve)", dataDir, abs)
+	}
+	return nil
 }
 
 // openAdminStore opens the store the server uses: SQLite in the data dir,

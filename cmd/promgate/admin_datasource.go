@@ -126,6 +126,9 @@ func runAdminDatasource(ctx context.Context, args []string, stdin io.Reader, std
 	if c.output != "" && c.output != "text" && c.output != "json" {
 		return usageErr("--output must be text or json")
 	}
+	if err := checkAdminDataDir(c.dataDir, c.storeURL); err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if c.keyFile == "" {
 		c.keyFile = filepath.Join(c.dataDir, secrets.DefaultFileName)

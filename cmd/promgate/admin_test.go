@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -297,6 +298,38 @@ func TestAdminCredentialCreateExample(t *testing.T) {
 				if strings.Contains(out, w) {
 					t.Errorf("output holds %q:\n%s", w, out)
 				}
+			}
+		})
+	}
+}
+
+// TestAdminMissingDataDir: an admin command pointed at a data dir that does
+// not exist (run from another directory than the server's ./data, or a typo)
+// says so instead of creating an empty store there, where a credential would
+// be unknown to the running server.
+func TestAdminMissingDataDir(t *testing.T) {
+	t.Setenv("PROMGATE_STORE_URL", "")
+	t.Setenv("PROMGATE_SECRET_KEY_FILE", "")
+	dir := filepath.Join(t.TempDir(), "no-such-data")
+	tests := [][]string{
+		{"user", "list", "--data-dir", dir},
+		{"credential", "create", "--data-dir", dir, "--global", "--role", "VIEWER", "--name", "x"},
+		{"credential", "list", "--data-dir", dir},
+		{"datasource", "list", "--data-dir", dir},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
+			out, errOut, err := admin(t, "", args...)
+			if err == nil {
+				t.Fatalf("no error; stdout %q stderr %q", out, errOut)
+			}
+			for _, w := range []string{dir, "does not exist", "--data-dir", "promgate serve"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q: %v", w, err)
+				}
+			}
+			if _, serr := os.Stat(dir); !errors.Is(serr, os.ErrNotExist) {
+				t.Errorf("data dir created: %v", serr)
 			}
 		})
 	}

@@ -115,11 +115,11 @@ func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		_, _ = io.WriteString(stderr, adminUsage)
 		return usageErr("unknown command %q", cmd)
 	}
-	if err := fs.Parse(args[2:]); err != nil {
+	if err := parseFlags(fs, args[2:], "admin "+cmd); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageErr("%v", err)
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected arguments: %s", strings.Join(fs.Args(), " "))

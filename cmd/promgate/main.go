@@ -85,3 +85,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return usageError{fmt.Sprintf("unknown command %q", cmd)}
 	}
 }
+
+// parseFlags parses args without flag's own printing: a mistake comes back as
+// one line naming it and the -h to run, instead of the whole flag list with
+// the error above it; -h prints fs.Usage and returns flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string, cmd string) error {
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	}
+	return usageError{fmt.Sprintf("%v (run %q for the flags)", err, "promgate "+cmd+" -h")}
+}

@@ -136,11 +136,8 @@ func (c *queryCmd) parseArgs(args []string, stderr io.Writer) (string, error) {
 	fs := c.flags(stderr)
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return "", err
-			}
-			return "", usageError{err.Error()}
+		if err := parseFlags(fs, args, c.name); err != nil {
+			return "", err
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

@@ -342,3 +342,38 @@ func TestQueryFlagParsing(t *testing.T) {
 		t.Error("zero step accepted")
 	}
 }
+
+// TestFlagMistakesAreShort: a mistyped flag gets one line naming it and the
+// -h to run, not the whole flag list with the error above it; -h still
+// prints the full help.
+func TestFlagMistakesAreShort(t *testing.T) {
+	for _, cmd := range []string{"query", "query-range", "serve", "admin user list", "admin credential create", "admin datasource add", "admin backup"} {
+		t.Run(cmd, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), append(strings.Fields(cmd), "--fromat", "csv", "up"), nil, &out, &errOut)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if code := exitCode(err); code != 2 {
+				t.Errorf("exit status %d, want 2", code)
+			}
+			for _, w := range []string{"-fromat", "promgate " + cmd + " -h"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q: %v", w, err)
+				}
+			}
+			if errOut.Len() != 0 {
+				t.Errorf("stderr besides the error:\n%s", errOut.String())
+			}
+
+			errOut.Reset()
+			err = run(context.Background(), append(strings.Fields(cmd), "-h"), nil, &out, &errOut)
+			if err != nil && exitCode(err) != 0 {
+				t.Errorf("-h: %v", err)
+			}
+			if !strings.Contains(strings.ToLower(errOut.String()), "usage") || !strings.Contains(errOut.String(), "-") {
+				t.Errorf("-h printed:\n%s", errOut.String())
+			}
+		})
+	}
+}

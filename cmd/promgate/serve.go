@@ -72,11 +72,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 		fmt.Fprint(stderr, "Usage: promgate serve [flags]\n\nRuns the server. Every flag can also be set with PROMGATE_<FLAG> (dots and dashes as _),\nor in the --config.file YAML file.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err.Error()}
+	if err := parseFlags(fs, args, "serve"); err != nil {
+		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}

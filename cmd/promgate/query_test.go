@@ -377,3 +377,18 @@ func TestFlagMistakesAreShort(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryRangeBadStepSaysWhatItWants: a --step that is neither a duration
+// nor seconds says which forms are accepted.
+func TestQueryRangeBadStepSaysWhatItWants(t *testing.T) {
+	t.Setenv("PROMGATE_URL", "")
+	err := run(context.Background(), []string{"query-range", "--url", "http://k:t@127.0.0.1:1/api-server/v1/grafana/api/datasources/proxy/1", "--step", "abc", "up"}, nil, io.Discard, io.Discard)
+	if err == nil || exitCode(err) != 2 {
+		t.Fatalf("err %v", err)
+	}
+	for _, w := range []string{"--step", `"abc"`, "15s", "1m", "seconds"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+}

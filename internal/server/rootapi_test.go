@@ -53,3 +53,39 @@ func TestPrometheusPathAtRootSaysWhereTheAPIIs(t *testing.T) {
 		t.Fatalf("remote_write without credential: %d", resp.StatusCode)
 	}
 }
+
+// TestProxyNotFoundSaysWhatExists: a mistyped endpoint names the endpoints
+// promgate passes on, and an unknown data source names where to list them.
+func TestProxyNotFoundSaysWhatExists(t *testing.T) {
+	s := promtest.Start(t)
+	tests := []struct {
+		path string
+		want []string
+	}{
+		{server.ProxyPrefix + "1/api/v1/query_rang?query=up", []string{"api/v1/query", "query_range", "label/<name>/values", "status/buildinfo"}},
+		{server.ProxyPrefix + "1/query?query=up", []string{"api/v1/query"}},
+		{server.ProxyPrefix + "9/api/v1/query?query=up", []string{"/api-server/v1/grafana/api/datasources"}},
+		{server.ProxyPrefix + "uid/nope/api/v1/query?query=up", []string{"/api-server/v1/grafana/api/datasources"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(ctx(t), http.MethodGet, s.URL+tt.path, nil)
+			req.SetBasicAuth(s.Key, s.Token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var e struct{ Status, ErrorType, Error string }
+			if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != http.StatusNotFound || e.ErrorType != "not_found" {
+				t.Fatalf("%d %s (%v)", resp.StatusCode, body, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(e.Error, w) {
+					t.Errorf("error lacks %q: %s", w, e.Error)
+				}
+			}
+		})
+	}
+}

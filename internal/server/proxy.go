@@ -28,7 +28,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	endpoint, labelName, ok := promapi.ParsePath(apiPath)
 	if !ok {
-		promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound, "not a proxied Prometheus API path: promgate passes on api/v1/query, query_range, series, labels, label/<name>/values, metadata, query_exemplars, format_query and status/buildinfo")
+		promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound, "not a proxied Prometheus API path: promgate passes on api/v1/query, query_range, series, labels, label/NAME/values, metadata, query_exemplars, format_query and status/buildinfo")
 		return
 	}
 	p := access.PrincipalFrom(r.Context())

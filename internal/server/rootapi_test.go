@@ -37,7 +37,7 @@ func TestPrometheusPathAtRootSaysWhereTheAPIIs(t *testing.T) {
 				if err := json.Unmarshal(body, &e); err != nil {
 					t.Fatalf("not JSON (%v): %.200s", err, body)
 				}
-				if e.Status != "error" || e.ErrorType != "not_found" || !strings.Contains(e.Error, server.ProxyPrefix+"<id>/api/v1/") || !strings.Contains(e.Error, server.ProxyPrefix+"1/") {
+				if e.Status != "error" || e.ErrorType != "not_found" || !strings.Contains(e.Error, server.ProxyPrefix+"ID/api/v1/") || !strings.Contains(e.Error, server.ProxyPrefix+"1/") {
 					t.Fatalf("error %+v", e)
 				}
 			}
@@ -62,7 +62,7 @@ func TestProxyNotFoundSaysWhatExists(t *testing.T) {
 		path string
 		want []string
 	}{
-		{server.ProxyPrefix + "1/api/v1/query_rang?query=up", []string{"api/v1/query", "query_range", "label/<name>/values", "status/buildinfo"}},
+		{server.ProxyPrefix + "1/api/v1/query_rang?query=up", []string{"api/v1/query", "query_range", "label/NAME/values", "status/buildinfo"}},
 		{server.ProxyPrefix + "1/query?query=up", []string{"api/v1/query"}},
 		{server.ProxyPrefix + "9/api/v1/query?query=up", []string{"/api-server/v1/grafana/api/datasources"}},
 		{server.ProxyPrefix + "uid/nope/api/v1/query?query=up", []string{"/api-server/v1/grafana/api/datasources"}},

@@ -86,7 +86,7 @@ func New(opts Options) *Server {
 	// for it at the root, as of a Prometheus, is told where.
 	m.Handle("/api/v1/", s.metrics.instrument("web", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound,
-			"promgate serves the Prometheus API under "+ProxyPrefix+"<id>/api/v1/... (data source 1 is the embedded store: "+ProxyPrefix+"1/api/v1/query); GET /api-server/v1/grafana/api/datasources lists the data sources you may use")
+			"promgate serves the Prometheus API under "+ProxyPrefix+"ID/api/v1/... (data source 1 is the embedded store: "+ProxyPrefix+"1/api/v1/query); GET /api-server/v1/grafana/api/datasources lists the data sources you may use")
 	})))
 
 	if opts.Management != nil {

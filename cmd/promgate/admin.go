@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -35,6 +36,7 @@ commands:
                     [--scope read,write] [--datasource 1,2] [--selector '{env="prod"}'] [--output text|json]
   credential list [--user L | --global] [--all] [--output text|json]
   credential revoke (--key K | --id N)
+  datasource add|list|test|remove ...   remote data sources (promgate admin datasource -h)
   backup --output FILE   consistent copy of the SQLite store, also while the server runs
 
 common flags:
@@ -42,7 +44,9 @@ common flags:
   --store-url U   PostgreSQL URL instead of SQLite in the data dir (env PROMGATE_STORE_URL)
 
 These work while the server runs: SQLite is in WAL mode, and the server notices
-revocations and role changes within about a second.
+revocations and role changes within about a second. credential create prints a
+first curl for the new credential at PROMGATE_EXTERNAL_URL (the server's
+--external-url), else at http://localhost:8030.
 `
 
 // usageErr marks a command-line mistake (exit status 2, via main.go's
@@ -59,9 +63,11 @@ func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if len(args) > 0 && args[0] == "backup" {
 		return runAdminBackup(ctx, args[1:], stdout, stderr)
 	}
-	if len(args) < 2 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	// "admin -h" and "admin user -h" ask for this usage; "admin user" alone
+	// is missing its command.
+	if len(args) < 2 || isHelpArg(args[0]) || isHelpArg(args[1]) {
 		_, _ = io.WriteString(stderr, adminUsage)
-		if len(args) == 0 || args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
+		if len(args) == 0 || !isHelpArg(args[len(args)-1]) {
 			return usageErr("missing command")
 		}
 		return nil
@@ -111,17 +117,20 @@ func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		_, _ = io.WriteString(stderr, adminUsage)
 		return usageErr("unknown command %q", cmd)
 	}
-	if err := fs.Parse(args[2:]); err != nil {
+	if err := parseFlags(fs, args[2:], "admin "+cmd); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageErr("%v", err)
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	if c.output != "" && c.output != "text" && c.output != "json" {
 		return usageErr("--output must be text or json")
+	}
+	if err := checkAdminDataDir(c.dataDir, c.storeURL); err != nil {
+		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	st, err := openAdminStore(ctx, c.dataDir, c.storeURL, logger)
@@ -159,6 +168,8 @@ type adminCmd struct {
 	id                int64
 }
 
+func isHelpArg(s string) bool { return s == "-h" || s == "--help" || s == "help" || s == "-help" }
+
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
@@ -172,6 +183,23 @@ func cliActorName() string {
 		return "cli:" + u.Username
 	}
 	return "cli"
+}
+
+// checkAdminDataDir refuses a SQLite data dir that does not exist: opening
+// it would create an empty store the running server never reads (the usual
+// cause is running admin from another directory than serve's ./data).
+func checkAdminDataDir(dataDir, storeURL string) error {
+	if storeURL != "" {
+		return nil
+	}
+	if _, err := os.Stat(dataDir); errors.Is(err, os.ErrNotExist) {
+		abs, aerr := filepath.Abs(dataDir)
+		if aerr != nil {
+			abs = dataDir
+		}
+		return fmt.Errorf("data dir %s (%s) does not exist: give the --data-dir (or PROMGATE_DATA_DIR) that promgate serve uses; its default ./data is relative to where serve was started (mkdir it first to set up a store before the first serve)", dataDir, abs)
+	}
+	return nil
 }
 
 // openAdminStore opens the store the server uses: SQLite in the data dir,
@@ -383,9 +411,33 @@ func (c *adminCmd) credentialCreate(ctx context.Context) error {
 	if c.output == "json" {
 		return c.writeJSON(out)
 	}
-	_, err = fmt.Fprintf(c.stdout, "key:   %s\ntoken: %s\n\nThe token is shown only now. Use the pair as basic auth, e.g.\n  curl -u '%s:%s' 'http://localhost:8030/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query?query=up'\n",
-		cr.Key, token, cr.Key, token)
+	_, err = fmt.Fprintf(c.stdout, "key:   %s\ntoken: %s\n\n%s", cr.Key, token, credentialExample(cr.Key, token, spec))
 	return err
+}
+
+// credentialExample is a first use of a new credential that works for it:
+// its first data source, or remote_write for a write-only one, at the
+// server's --external-url when the environment gives it.
+func credentialExample(key, token string, spec auth.CredentialSpec) string {
+	base := strings.TrimRight(os.Getenv("PROMGATE_EXTERNAL_URL"), "/")
+	where := ""
+	if base == "" {
+		base = "http://localhost:8030"
+		where = " (replace http://localhost:8030 by where promgate listens)"
+	}
+	var b strings.Builder
+	b.WriteString("The token is shown only now. Use the pair as basic auth" + where + ", e.g.\n")
+	if !spec.Scope.Has(access.ScopeRead) {
+		fmt.Fprintf(&b, "  remote_write to %s/api/v1/write with basic_auth username %s and password %s\n", base, key, token)
+		return b.String()
+	}
+	ds := int64(1)
+	if len(spec.DataSourceIDs) > 0 {
+		ds = spec.DataSourceIDs[0]
+	}
+	fmt.Fprintf(&b, "  curl -u '%s:%s' '%s/api-server/v1/grafana/api/datasources/proxy/%d/api/v1/query?query=up'\n", key, token, base, ds)
+	fmt.Fprintf(&b, "or with promgate's CLI:\n  export PROMGATE_URL=%s/api-server/v1/grafana/api/datasources/proxy/%d PROMGATE_KEY=%s PROMGATE_TOKEN=%s\n  promgate query up\n", base, ds, key, token)
+	return b.String()
 }
 
 func (c *adminCmd) credentialList(ctx context.Context) error {

@@ -38,11 +38,11 @@ func runAdminBackup(ctx context.Context, args []string, stdout, stderr io.Writer
 		_, _ = io.WriteString(stderr, backupUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, "admin backup"); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageErr("%v", err)
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected arguments: %s", strings.Join(fs.Args(), " "))

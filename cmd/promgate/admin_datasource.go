@@ -117,17 +117,20 @@ func runAdminDatasource(ctx context.Context, args []string, stdin io.Reader, std
 		_, _ = io.WriteString(stderr, adminDatasourceUsage)
 		return usageErr("unknown datasource command %q", args[0])
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], "admin datasource "+args[0]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageErr("%v", err)
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	if c.output != "" && c.output != "text" && c.output != "json" {
 		return usageErr("--output must be text or json")
+	}
+	if err := checkAdminDataDir(c.dataDir, c.storeURL); err != nil {
+		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if c.keyFile == "" {

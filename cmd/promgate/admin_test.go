@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -196,6 +197,139 @@ func TestAdminUsageErrors(t *testing.T) {
 			var u usageError
 			if errors.As(err, &u) != tt.usage {
 				t.Fatalf("usage error = %v, want %v: %v", !tt.usage, tt.usage, err)
+			}
+		})
+	}
+}
+
+// TestAdminHelp: every way a newcomer asks the admin commands for help
+// succeeds and prints usage that names the command asked about, instead of
+// calling "-h" an unknown command.
+func TestAdminHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-h"}, []string{"user add", "credential create", "datasource add", "backup --output"}},
+		{[]string{"user", "-h"}, []string{"user add", "user list", "user set-password"}},
+		{[]string{"user", "--help"}, []string{"user add"}},
+		{[]string{"credential", "-h"}, []string{"credential create", "credential list", "credential revoke"}},
+		{[]string{"credential", "help"}, []string{"credential create"}},
+		{[]string{"credential", "create", "-h"}, []string{"-name", "-scope", "-selector"}},
+		{[]string{"datasource", "-h"}, []string{"add --name"}},
+		{[]string{"backup", "-h"}, []string{"-output"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, errOut, err := admin(t, "", tt.args...)
+			if err != nil {
+				t.Fatalf("error %v\nstderr:\n%s", err, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("usage lacks %q:\n%s", w, errOut)
+				}
+			}
+			if strings.Contains(errOut, "unknown") {
+				t.Errorf("usage says unknown:\n%s", errOut)
+			}
+		})
+	}
+}
+
+// TestTopLevelUsageNamesEveryCommand: `promgate -h` lists each admin group.
+func TestTopLevelUsageNamesEveryCommand(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"serve", "query", "query-range", "admin", "user", "credential", "datasource", "backup", "version"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("promgate -h lacks %q:\n%s", w, out.String())
+		}
+	}
+}
+
+// TestAdminCredentialCreateExample: the curl printed after creating a
+// credential is one that works for it: its data source, the remote_write URL
+// for a write-only one, and the server's --external-url when the environment
+// sets it.
+func TestAdminCredentialCreateExample(t *testing.T) {
+	t.Setenv("PROMGATE_STORE_URL", "")
+	dir := t.TempDir()
+	dd := "--data-dir=" + dir
+	tests := []struct {
+		name     string
+		external string
+		args     []string
+		want     []string
+		wantNot  []string
+	}{
+		{
+			name:    "default",
+			args:    []string{"--name", "a"},
+			want:    []string{"'http://localhost:8030/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query?query=up'", "where promgate listens", "PROMGATE_KEY=", "PROMGATE_TOKEN="},
+			wantNot: []string{"/api/v1/write"},
+		},
+		{
+			name:     "limited to data source 2, external URL set",
+			external: "https://promgate.example:9443/",
+			args:     []string{"--name", "b", "--datasource", "2"},
+			want:     []string{"'https://promgate.example:9443/api-server/v1/grafana/api/datasources/proxy/2/api/v1/query?query=up'"},
+			wantNot:  []string{"localhost", "proxy/1/"},
+		},
+		{
+			name:    "write only",
+			args:    []string{"--name", "c", "--scope", "write"},
+			want:    []string{"remote_write", "http://localhost:8030/api/v1/write"},
+			wantNot: []string{"query?query=up", "PROMGATE_KEY="},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PROMGATE_EXTERNAL_URL", tt.external)
+			out := mustAdmin(t, "", append([]string{"credential", "create", dd, "--global", "--role", "EDITOR"}, tt.args...)...)
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.wantNot {
+				if strings.Contains(out, w) {
+					t.Errorf("output holds %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestAdminMissingDataDir: an admin command pointed at a data dir that does
+// not exist (run from another directory than the server's ./data, or a typo)
+// says so instead of creating an empty store there, where a credential would
+// be unknown to the running server.
+func TestAdminMissingDataDir(t *testing.T) {
+	t.Setenv("PROMGATE_STORE_URL", "")
+	t.Setenv("PROMGATE_SECRET_KEY_FILE", "")
+	dir := filepath.Join(t.TempDir(), "no-such-data")
+	tests := [][]string{
+		{"user", "list", "--data-dir", dir},
+		{"credential", "create", "--data-dir", dir, "--global", "--role", "VIEWER", "--name", "x"},
+		{"credential", "list", "--data-dir", dir},
+		{"datasource", "list", "--data-dir", dir},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
+			out, errOut, err := admin(t, "", args...)
+			if err == nil {
+				t.Fatalf("no error; stdout %q stderr %q", out, errOut)
+			}
+			for _, w := range []string{dir, "does not exist", "--data-dir", "promgate serve"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q: %v", w, err)
+				}
+			}
+			if _, serr := os.Stat(dir); !errors.Is(serr, os.ErrNotExist) {
+				t.Errorf("data dir created: %v", serr)
 			}
 		})
 	}

@@ -23,8 +23,9 @@ Usage:
   promgate query [flags] PROMQL   run an instant query and print CSV (or --format)
   promgate query-range [flags] PROMQL --start T --end T --step D
                                   run a range query, split and streamed
-  promgate admin user|credential|datasource ...
-                                  manage users, API credentials and data sources
+  promgate admin user|credential|datasource|backup ...
+                                  manage users, API credentials and data sources;
+                                  back up the store
   promgate version                print the version
 
 Run "promgate <command> -h" for a command's flags. Every flag can also be set
@@ -83,4 +84,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return usageError{fmt.Sprintf("unknown command %q", cmd)}
 	}
+}
+
+// parseFlags parses args without flag's own printing: a mistake comes back as
+// one line naming it and the -h to run, instead of the whole flag list with
+// the error above it; -h prints fs.Usage and returns flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string, cmd string) error {
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	}
+	return usageError{fmt.Sprintf("%v (run %q for the flags)", err, "promgate "+cmd+" -h")}
 }

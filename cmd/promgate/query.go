@@ -136,11 +136,8 @@ func (c *queryCmd) parseArgs(args []string, stderr io.Writer) (string, error) {
 	fs := c.flags(stderr)
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return "", err
-			}
-			return "", usageError{err.Error()}
+		if err := parseFlags(fs, args, c.name); err != nil {
+			return "", err
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -420,7 +417,7 @@ func parseStep(s string, rng time.Duration) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		d = time.Duration(math.Round(f * float64(time.Second)))
 	} else if d, err = parseDuration(s); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w (want a duration such as 15s or 1m, or seconds such as 30)", err)
 	}
 	if d < time.Millisecond {
 		return 0, fmt.Errorf("step %q must be at least 1ms", s)

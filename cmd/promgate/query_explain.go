@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/promgate/promgate/internal/export"
@@ -27,6 +31,9 @@ func errNoCredential() error {
 // source the credential may not use. It asks the server which data sources
 // the credential can use, so the message can list the URLs to use instead.
 func explainQueryError(ctx context.Context, c *export.Client, err error) error {
+	if hint := connectionHint(c, err); hint != "" {
+		return &explainedError{err: err, hint: hint}
+	}
 	var ae *export.APIError
 	if !errors.As(err, &ae) {
 		return err
@@ -47,6 +54,35 @@ func explainQueryError(ctx context.Context, c *export.Client, err error) error {
 		return err
 	}
 	return &explainedError{err: err, hint: b.String()}
+}
+
+// connectionHint says what to change when no API answer came back at all:
+// nothing listening, the wrong scheme for the listener, a host that does not
+// resolve, a certificate from a CA this machine does not trust.
+func connectionHint(c *export.Client, err error) string {
+	host := c.BaseURL()
+	if u, perr := url.Parse(host); perr == nil {
+		host = u.Host
+	}
+	const where = "--url or PROMGATE_URL"
+	var (
+		dnsErr  *net.DNSError
+		unknown x509.UnknownAuthorityError
+		ae      *export.APIError
+	)
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("\nnothing answers at %s: start promgate there (`promgate serve` listens on :8030 unless --listen says otherwise), or set %s to where it runs", host, where)
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("\nthe host in %s does not resolve: check it", where)
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return fmt.Sprintf("\n%s serves plain HTTP: use http:// in %s (or serve TLS with --web.config.file; README \"TLS\")", host, where)
+	case errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest && strings.Contains(ae.Message, "HTTP request to an HTTPS server"):
+		return fmt.Sprintf("\n%s serves TLS: use https:// in %s", host, where)
+	case errors.As(err, &unknown):
+		return "\nthe server's certificate is not trusted here: name the CA that signed it (for a self-signed one, the certificate itself) with SSL_CERT_FILE=ca.crt, as in the README's \"TLS\" section"
+	}
+	return ""
 }
 
 // listDataSources writes the data sources the client's credential may use.

@@ -342,3 +342,53 @@ func TestQueryFlagParsing(t *testing.T) {
 		t.Error("zero step accepted")
 	}
 }
+
+// TestFlagMistakesAreShort: a mistyped flag gets one line naming it and the
+// -h to run, not the whole flag list with the error above it; -h still
+// prints the full help.
+func TestFlagMistakesAreShort(t *testing.T) {
+	for _, cmd := range []string{"query", "query-range", "serve", "admin user list", "admin credential create", "admin datasource add", "admin backup"} {
+		t.Run(cmd, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), append(strings.Fields(cmd), "--fromat", "csv", "up"), nil, &out, &errOut)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if code := exitCode(err); code != 2 {
+				t.Errorf("exit status %d, want 2", code)
+			}
+			for _, w := range []string{"-fromat", "promgate " + cmd + " -h"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q: %v", w, err)
+				}
+			}
+			if errOut.Len() != 0 {
+				t.Errorf("stderr besides the error:\n%s", errOut.String())
+			}
+
+			errOut.Reset()
+			err = run(context.Background(), append(strings.Fields(cmd), "-h"), nil, &out, &errOut)
+			if err != nil && exitCode(err) != 0 {
+				t.Errorf("-h: %v", err)
+			}
+			if !strings.Contains(strings.ToLower(errOut.String()), "usage") || !strings.Contains(errOut.String(), "-") {
+				t.Errorf("-h printed:\n%s", errOut.String())
+			}
+		})
+	}
+}
+
+// TestQueryRangeBadStepSaysWhatItWants: a --step that is neither a duration
+// nor seconds says which forms are accepted.
+func TestQueryRangeBadStepSaysWhatItWants(t *testing.T) {
+	t.Setenv("PROMGATE_URL", "")
+	err := run(context.Background(), []string{"query-range", "--url", "http://k:t@127.0.0.1:1/api-server/v1/grafana/api/datasources/proxy/1", "--step", "abc", "up"}, nil, io.Discard, io.Discard)
+	if err == nil || exitCode(err) != 2 {
+		t.Fatalf("err %v", err)
+	}
+	for _, w := range []string{"--step", `"abc"`, "15s", "1m", "seconds"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+}

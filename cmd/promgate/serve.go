@@ -74,7 +74,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 		fmt.Fprint(stderr, "Usage: promgate serve [flags]\n\nRuns the server. Every flag can also be set with PROMGATE_<FLAG> (dots and dashes as _),\nor in the --config.file YAML file.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, "serve"); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -89,6 +89,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	}
 	if err := f.checkQueryLimits(); err != nil {
 		return nil, usageError{err.Error()}
+	}
+	if _, _, err := net.SplitHostPort(f.listen); err != nil {
+		return nil, usageError{fmt.Sprintf("--listen %q: want host:port, e.g. :8030 (every address) or 127.0.0.1:8030 (this machine only)", f.listen)}
 	}
 	if f.authMaxFailures < 1 || f.authFailureWindow <= 0 || f.authLockout <= 0 {
 		return nil, usageError{"--auth.max-failures must be at least 1, --auth.failure-window and --auth.lockout positive"}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -393,5 +394,46 @@ func writeAt(t *testing.T, path string, b []byte, off int64) {
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestServeFlagMistakes: a mistyped flag or a --listen that is not
+// host:port is a mistake in the flags (exit status 2, as the README says),
+// and the message says what --listen wants; nothing is created.
+func TestServeFlagMistakes(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unknown flag", []string{"--lisen", "127.0.0.1:0"}, []string{"-lisen"}},
+		{"port without colon", []string{"--listen", "8030"}, []string{"--listen", "host:port", ":8030"}},
+		{"host without port", []string{"--listen", "localhost"}, []string{"--listen", "host:port"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var stderr lockedBuffer
+			err := run(ctx, append([]string{"serve", "--data-dir", dir}, tt.args...), nil, io.Discard, &stderr)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if code := exitCode(err); code != 2 {
+				t.Errorf("exit status %d, want 2 (err: %v)", code, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q: %v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "stop what uses this one") {
+				t.Errorf("error blames another process: %v", err)
+			}
+			if _, serr := os.Stat(dir); !errors.Is(serr, os.ErrNotExist) {
+				t.Errorf("data dir created: %v", serr)
+			}
+		})
 	}
 }

@@ -28,7 +28,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	endpoint, labelName, ok := promapi.ParsePath(apiPath)
 	if !ok {
-		promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound, "not a proxied Prometheus API path")
+		promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound, "not a proxied Prometheus API path: promgate passes on api/v1/query, query_range, series, labels, label/NAME/values, metadata, query_exemplars, format_query and status/buildinfo")
 		return
 	}
 	p := access.PrincipalFrom(r.Context())
@@ -39,7 +39,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	ds, err := s.opts.Registry.Lookup(r.Context(), ident, byUID)
 	if err != nil {
 		if errors.Is(err, datasource.ErrNotFound) {
-			promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound, "data source not found")
+			promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound, "data source not found: GET /api-server/v1/grafana/api/datasources lists the ones you may use")
 			return
 		}
 		if !promapi.WriteServerError(w, err, "data source lookup failed") {

@@ -86,6 +86,12 @@ func New(opts Options) *Server {
 	m.Handle(ProxyPrefix, opts.Auth.Require(true)(proxy))
 	m.Handle("GET /api-server/v1/grafana/api/datasources", opts.Auth.Require(true)(s.metrics.instrument("datasources", http.HandlerFunc(s.serveDataSourceList))))
 	m.Handle("/api/v1/write", opts.Auth.Require(false)(s.metrics.instrument("write", s.rateLimit(http.HandlerFunc(s.serveWrite)))))
+	// Prometheus' read API lives under the data source proxy; whoever asks
+	// for it at the root, as of a Prometheus, is told where.
+	m.Handle("/api/v1/", s.metrics.instrument("web", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound,
+			"promgate serves the Prometheus API under "+ProxyPrefix+"ID/api/v1/... (data source 1 is the embedded store: "+ProxyPrefix+"1/api/v1/query); GET /api-server/v1/grafana/api/datasources lists the data sources you may use")
+	})))
 
 	if opts.Management != nil {
 		m.Handle("/api-server/v1/", s.metrics.instrument("management", opts.Management))

@@ -418,7 +418,7 @@ func (c *adminCmd) credentialCreate(ctx context.Context) error {
 // credentialExample is a first use of a new credential that works for it:
 // its first data source, or remote_write for a write-only one, at the
 // server's --external-url when the environment gives it.
-func credentialExample(key, token string, spec auth.CredentialSpec) string {
+func credentialExample(key, token string, spec manage.CredentialSpec) string {
 	base := strings.TrimRight(os.Getenv("PROMGATE_EXTERNAL_URL"), "/")
 	where := ""
 	if base == "" {

@@ -184,6 +184,7 @@ type broken struct {
 
 func (b *broken) Info() Info { return b.info }
 
-func (b *broken) Serve(w http.ResponseWriter, _ *http.Request, _ *promapi.Request) {
-	promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, b.msg)
+// Query implements DataSource.
+func (b *broken) Query(context.Context, *promapi.Request) (*http.Response, error) {
+	return nil, &promapi.Error{Status: http.StatusInternalServerError, Type: promapi.ErrInternal, Msg: b.msg}
 }

@@ -444,8 +444,8 @@ func (a *Authenticator) verifyCredential(ctx context.Context, key, token string)
 		CredentialName: c.Name,
 		Scope:          scope,
 		DataSourceIDs:  slices.Clone(c.DataSourceIDs),
-		Selector:       c.Selector,
 	}
+	p.SetSelector(c.Selector) // parsed once here, not on every request
 	if c.UserID != nil {
 		u, err := a.st.GetUser(ctx, *c.UserID)
 		if errors.Is(err, store.ErrNotFound) {

@@ -236,15 +236,11 @@ func (rm *Remote) check(ctx, qctx context.Context, cancel context.CancelFunc, re
 
 	br := rm.fwd.reader(body)
 	rb := &remoteBody{rm: rm, br: br, raw: resp.Body, ctx: ctx, qctx: qctx, cancel: cancel, start: start}
-	fail := func(err error) (*http.Response, error) {
-		rb.release()
-		return nil, err
-	}
 	head, perr := br.Peek(peekSize)
 	complete := errors.Is(perr, io.EOF)
 	if perr != nil && !complete {
 		if !errors.Is(perr, bufio.ErrBufferFull) {
-			return fail(rm.queryFailure(ctx, qctx, perr, start))
+			return rb.fail(rm.queryFailure(ctx, qctx, perr, start))
 		}
 	}
 	out := &http.Response{
@@ -255,10 +251,10 @@ func (rm *Remote) check(ctx, qctx context.Context, cancel context.CancelFunc, re
 	copyHeaders(out.Header, resp.Header)
 	if complete {
 		if ok2xx && (!isJSON || !json.Valid(head)) {
-			return fail(rm.unavailable("answered HTTP %d with a body that is not valid JSON (%s)", resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), head)))
+			return rb.fail(rm.unavailable("answered HTTP %d with a body that is not valid JSON (%s)", resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), head)))
 		}
 		if !ok2xx && (!isJSON || !json.Valid(head)) {
-			return fail(rm.wrapErrorBody(resp.StatusCode, head))
+			return rb.fail(rm.wrapErrorBody(resp.StatusCode, head))
 		}
 		out.ContentLength = int64(len(head))
 		out.Header.Set("Content-Length", strconv.Itoa(len(head)))
@@ -267,9 +263,9 @@ func (rm *Remote) check(ctx, qctx context.Context, cancel context.CancelFunc, re
 	// Too long to hold: check what can be checked before committing.
 	if !isJSON || firstNonSpace(head) != '{' {
 		if !ok2xx {
-			return fail(rm.wrapErrorBody(resp.StatusCode, head))
+			return rb.fail(rm.wrapErrorBody(resp.StatusCode, head))
 		}
-		return fail(rm.unavailable("answered HTTP %d with a body that is not JSON (%s)", resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), head)))
+		return rb.fail(rm.unavailable("answered HTTP %d with a body that is not JSON (%s)", resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), head)))
 	}
 	rb.stream = true
 	return out, nil
@@ -322,6 +318,12 @@ func (b *remoteBody) Close() error {
 		b.release()
 	}
 	return nil
+}
+
+// fail releases b for an answer Query does not return.
+func (b *remoteBody) fail(err error) (*http.Response, error) {
+	b.release()
+	return nil, err
 }
 
 func (b *remoteBody) release() {
@@ -484,7 +486,7 @@ func firstNonSpace(b []byte) byte {
 func copyHeaders(dst, src http.Header) {
 	for _, k := range passHeaders {
 		if v := src.Values(k); len(v) > 0 {
-			dst[k] = append([]string(nil), v...)
+			dst[k] = v // the backend's header is not used again
 		}
 	}
 	dst.Set("X-Content-Type-Options", "nosniff")

@@ -57,7 +57,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 		perr.Write(w)
 		return
 	}
-	policy, err := enforce.ParsePolicy(p.Selector)
+	policy, err := p.Policy()
 	if err != nil {
 		// Selectors are validated when credentials are made; a bad one here
 		// means the row was tampered with: fail closed.
@@ -71,8 +71,13 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	defer done()
 	if policy != nil {
-		if perr := confine(req, policy); perr != nil {
-			perr.Write(w)
+		if err := policy.Confine(req); err != nil {
+			var perr *promapi.Error
+			if errors.As(err, &perr) {
+				perr.Write(w)
+			} else {
+				promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, err.Error())
+			}
 			return
 		}
 		if req.Endpoint == promapi.EndpointMetadata {
@@ -93,45 +98,15 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	s.relay(w, r, resp)
 }
 
-// confine rewrites req so it can only read series inside policy.
-func confine(req *promapi.Request, policy *enforce.Policy) *promapi.Error {
-	switch req.Endpoint {
-	case promapi.EndpointQuery, promapi.EndpointQueryRange, promapi.EndpointQueryExemplars:
-		q := req.Params.Get("query")
-		if q == "" {
-			return nil // the backend answers the missing parameter itself
-		}
-		rewritten, err := policy.RewriteQuery(q)
-		if err != nil {
-			return &promapi.Error{Status: http.StatusBadRequest, Type: promapi.ErrBadData, Msg: err.Error()}
-		}
-		req.Params.Set("query", rewritten)
-	case promapi.EndpointSeries, promapi.EndpointLabels, promapi.EndpointLabelValues:
-		matches, err := policy.RewriteMatchers(req.Params["match[]"])
-		if err != nil {
-			return &promapi.Error{Status: http.StatusBadRequest, Type: promapi.ErrBadData, Msg: err.Error()}
-		}
-		req.Params["match[]"] = matches
-	case promapi.EndpointMetadata, promapi.EndpointFormatQuery, promapi.EndpointBuildInfo:
-		// No series are read: metadata is filtered by the caller, the others
-		// return no data.
-	default:
-		return &promapi.Error{Status: http.StatusNotFound, Type: promapi.ErrNotFound, Msg: "endpoint not available to label-limited credentials"}
-	}
-	return nil
-}
-
 // serveConfinedMetadata answers /metadata with only the metric families
 // whose series the policy lets the caller see: metadata has no labels, so
 // the family names themselves would otherwise leak.
 func (s *Server) serveConfinedMetadata(w http.ResponseWriter, r *http.Request, ds datasource.DataSource, req *promapi.Request, policy *enforce.Policy) {
-	namesReq := &promapi.Request{Endpoint: promapi.EndpointLabelValues, LabelName: "__name__", Params: map[string][]string{}}
-	matches, err := policy.RewriteMatchers(nil)
+	namesReq, err := policy.MetricNamesRequest()
 	if err != nil {
 		promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, "build metadata filter")
 		return
 	}
-	namesReq.Params["match[]"] = matches
 	var names struct {
 		Data []string `json:"data"`
 	}
@@ -144,21 +119,7 @@ func (s *Server) serveConfinedMetadata(w http.ResponseWriter, r *http.Request, d
 	if !s.fetchJSON(w, r, ds, req, &meta) {
 		return
 	}
-	visible := map[string]bool{}
-	for _, n := range names.Data {
-		visible[n] = true
-		for _, suffix := range []string{"_bucket", "_count", "_sum", "_total", "_created", "_info"} {
-			if base, ok := strings.CutSuffix(n, suffix); ok {
-				visible[base] = true
-			}
-		}
-	}
-	out := map[string]json.RawMessage{}
-	for name, entries := range meta.Data {
-		if visible[name] {
-			out[name] = entries
-		}
-	}
+	out := enforce.FilterMetadata(meta.Data, names.Data)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": out})
 }
@@ -293,7 +254,7 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not use the embedded data source")
 		return
 	}
-	policy, err := enforce.ParsePolicy(p.Selector)
+	policy, err := p.Policy()
 	if err != nil {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "credential label selector is invalid")
 		return

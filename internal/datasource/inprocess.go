@@ -27,11 +27,13 @@ func (d *InProcess) Info() Info { return d.info }
 
 // Query implements DataSource.
 func (d *InProcess) Query(ctx context.Context, req *promapi.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(ctx)
 	hr, err := req.NewHTTPRequest(ctx, &url.URL{Path: "/"})
 	if err != nil {
+		cancel()
 		return nil, &promapi.Error{Status: http.StatusInternalServerError, Type: promapi.ErrInternal, Msg: err.Error()}
 	}
-	return roundTripHandler(ctx, d.h, hr)
+	return roundTripHandler(ctx, cancel, d.h, hr)
 }
 
 // roundTripHandler is the one place a handler's answer becomes a response
@@ -40,9 +42,9 @@ func (d *InProcess) Query(ctx context.Context, req *promapi.Request) (*http.Resp
 // whole. A panic in the handler is recovered there and comes back as a
 // *panics.Error: from this call while nothing was committed, else from the
 // body's Read, so the reader sees a broken answer, never a clean end.
-// Closing the body cancels the handler's context and waits for it to end.
-func roundTripHandler(ctx context.Context, h http.Handler, hr *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithCancel(ctx)
+// Closing the body cancels the handler's context (ctx, hr's, which cancel
+// cancels) and waits for it to end.
+func roundTripHandler(ctx context.Context, cancel context.CancelFunc, h http.Handler, hr *http.Request) (*http.Response, error) {
 	pr, pw := io.Pipe()
 	w := &pipeWriter{header: http.Header{}, pw: pw, ready: make(chan struct{})}
 	body := &handlerBody{pr: pr, cancel: cancel, done: make(chan struct{})}
@@ -51,7 +53,7 @@ func roundTripHandler(ctx context.Context, h http.Handler, hr *http.Request) (*h
 		defer close(body.done)
 		defer func() { w.finish(err) }()
 		defer panics.Capture(&err)
-		h.ServeHTTP(w, hr.WithContext(ctx))
+		h.ServeHTTP(w, hr)
 	}()
 	select {
 	case <-w.ready:

@@ -1,6 +1,7 @@
 // Package access decides what a caller may do: roles, the permissions they
 // grant, and the limits (scope, data sources, label selector) a credential
-// carries. It knows nothing about HTTP or storage.
+// carries, its label selector parsed once into an enforce.Policy. It knows
+// nothing about HTTP or storage.
 package access
 
 import (
@@ -8,6 +9,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/promgate/promgate/internal/enforce"
 )
 
 // Role is a user's or a global credential's role. The zero value is no role.
@@ -122,6 +125,31 @@ type Principal struct {
 	// Selector is a PromQL series selector such as {env="prod"} that every
 	// read is confined to; empty means none.
 	Selector string
+	// policy is Selector parsed once, by SetSelector when the caller is
+	// authenticated; policyErr is set instead when it does not parse.
+	policy    *enforce.Policy
+	policyErr error
+	parsed    bool
+}
+
+// SetSelector sets Selector and parses it, so that requests use the parsed
+// policy instead of parsing it again.
+func (p *Principal) SetSelector(sel string) {
+	p.Selector = sel
+	p.policy, p.policyErr = enforce.ParsePolicy(sel)
+	p.parsed = true
+}
+
+// Policy is the label policy every read and write of the caller is
+// confined to; nil when there is none. An error means the stored selector
+// does not parse (it is checked when credentials are made, so the row was
+// changed behind promgate's back): callers must fail closed.
+func (p *Principal) Policy() (*enforce.Policy, error) {
+	if !p.parsed {
+		// Built without SetSelector (tests): parse now.
+		return enforce.ParsePolicy(p.Selector)
+	}
+	return p.policy, p.policyErr
 }
 
 // IsCredential reports whether the caller used an API credential.

@@ -119,6 +119,8 @@ type Authenticator struct {
 	// storeErr is the error of the last generation poll, nil when it
 	// succeeded: whether the store can be reached, for readiness.
 	storeErr atomic.Pointer[error]
+	// gen is the store generation last polled (0 before the first poll).
+	gen atomic.Int64
 }
 
 type touchReq struct {
@@ -202,6 +204,11 @@ func (a *Authenticator) StoreError() error {
 // operations call it themselves; call it after changing access-relevant
 // state in the store by other means (e.g. a data source change).
 func (a *Authenticator) Invalidate() { a.cache.invalidate() }
+
+// Generation is the store generation this server last polled. Other
+// caches of store rows (the data sources) follow it the way the credential
+// cache does: one poll, one notion of "changed elsewhere".
+func (a *Authenticator) Generation() int64 { return a.gen.Load() }
 
 func remoteHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -447,8 +454,8 @@ func (a *Authenticator) verifyCredential(ctx context.Context, key, token string)
 		CredentialName: c.Name,
 		Scope:          scope,
 		DataSourceIDs:  slices.Clone(c.DataSourceIDs),
-		Selector:       c.Selector,
 	}
+	p.SetSelector(c.Selector) // parsed once here, not on every request
 	if c.UserID != nil {
 		u, err := a.st.GetUser(ctx, *c.UserID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -563,6 +570,7 @@ func (a *Authenticator) pollLoop(ctx context.Context) {
 				}
 				a.cache.invalidate()
 				lastGen = gen
+				a.gen.Store(gen)
 			}
 		}
 		now := a.now()

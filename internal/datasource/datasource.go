@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/promgate/promgate/internal/embedded"
@@ -36,36 +35,27 @@ type Info struct {
 	Embedded bool `json:"embedded"`
 }
 
-// DataSource answers canonical Prometheus API requests.
+// DataSource answers canonical Prometheus API requests. It is a client:
+// the server reads its answer and relays, filters or converts it.
 type DataSource interface {
 	Info() Info
-	// Serve answers req on w. r is the caller's request, for its context
-	// only: nothing else of it may reach a backend.
-	Serve(w http.ResponseWriter, r *http.Request, req *promapi.Request)
+	// Query sends req and returns the answer: its status, the headers a
+	// caller may see, and a body in identity encoding whose Read fails,
+	// instead of ending cleanly, when the answer breaks after its header.
+	// The caller closes the body. Without an answer the error is a
+	// *promapi.Error for the caller (naming the data source, never its
+	// secrets), a *panics.Error when code in this process panicked, or
+	// ctx's error. Nothing of the caller's request but req may reach a
+	// backend.
+	Query(ctx context.Context, req *promapi.Request) (*http.Response, error)
 }
 
-// Embedded serves requests from the embedded store.
-type Embedded struct {
-	store *embedded.Store
-}
-
-// NewEmbedded wraps the embedded store as data source 1.
-func NewEmbedded(s *embedded.Store) *Embedded { return &Embedded{store: s} }
-
-// Info implements DataSource.
-func (e *Embedded) Info() Info {
-	return Info{ID: EmbeddedID, UID: EmbeddedUID, Name: "promgate", Type: "prometheus", URL: "embedded", Env: "local", Embedded: true}
-}
-
-// Serve implements DataSource by handing a rebuilt request to Prometheus'
-// own API handlers in-process.
-func (e *Embedded) Serve(w http.ResponseWriter, r *http.Request, req *promapi.Request) {
-	hr, err := req.NewHTTPRequest(r.Context(), &url.URL{Path: "/"})
-	if err != nil {
-		promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, err.Error())
-		return
-	}
-	e.store.ServeAPI(w, hr)
+// NewEmbedded is data source 1: the embedded store, answered by
+// Prometheus' own API handlers in-process, so the JSON shape, error types
+// and status codes are Prometheus'.
+func NewEmbedded(s *embedded.Store) *InProcess {
+	return NewInProcess(Info{ID: EmbeddedID, UID: EmbeddedUID, Name: "promgate", Type: "prometheus", URL: "embedded", Env: "local", Embedded: true},
+		http.HandlerFunc(s.ServeAPI))
 }
 
 // Remotes looks up remote data sources; the registry asks it for anything

@@ -28,9 +28,6 @@ import (
 // and can still be replaced by a 502; a longer one is streamed.
 const peekSize = 32 << 10
 
-// copyBufSize is the write size when streaming a long answer.
-const copyBufSize = 128 << 10
-
 // Response headers a backend may pass to the caller. Everything else
 // (Set-Cookie, WWW-Authenticate, hop-by-hop headers, server banners) stays
 // behind. Content-Encoding is not among them: promgate asks backends for
@@ -42,13 +39,12 @@ var passHeaders = []string{"Content-Type", "Cache-Control", "Expires", "Last-Mod
 
 // Forwarder is what every remote data source shares: one HTTP transport
 // (so connections to a backend are kept alive across requests and data
-// sources) and reusable read buffers.
+// sources) and reusable peek buffers.
 type Forwarder struct {
 	rt        http.RoundTripper
 	logger    *slog.Logger
 	userAgent string
 	readers   sync.Pool
-	copyBufs  sync.Pool
 }
 
 // NewTransport is the transport remote data sources use: keep-alives with
@@ -180,45 +176,48 @@ func (rm *Remote) decorate(hr *http.Request) {
 	}
 }
 
-// Serve implements DataSource. It answers:
-//   - the backend's status and body, streamed, when it looks like the
-//     Prometheus API (JSON);
-//   - 502 unavailable when the backend cannot be reached, redirects,
-//     refuses promgate's credentials (401/403/407), or answers 2xx with a
-//     body that is not JSON, or is cut short (when the cut is seen only
-//     after streaming began, the connection to the caller is aborted so it
-//     sees an error, never a clean truncated body);
+// Query implements DataSource. It returns:
+//   - the backend's status and body when it looks like the Prometheus API
+//     (JSON): an answer that fits in the first 32 KiB is checked to be
+//     whole, valid JSON first; a longer one is streamed, and its body's
+//     Read fails with a 502 (504 past the timeout) when it is cut short or
+//     ends before its JSON does;
+//   - a 502 unavailable error when the backend cannot be reached,
+//     redirects, refuses promgate's credentials (401/403/407), or answers
+//     2xx with a body that is not JSON;
 //   - the backend's status with a Prometheus-format error when an error
 //     answer is not JSON (an HTML error page of a load balancer);
-//   - 504 timeout when the data source's timeout passes.
-func (rm *Remote) Serve(w http.ResponseWriter, r *http.Request, req *promapi.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), rm.timeout)
-	defer cancel()
-	hr, err := rm.newRequest(ctx, req)
+//   - a 504 timeout error when the data source's timeout passes.
+func (rm *Remote) Query(ctx context.Context, req *promapi.Request) (*http.Response, error) {
+	qctx, cancel := context.WithTimeout(ctx, rm.timeout)
+	hr, err := rm.newRequest(qctx, req)
 	if err != nil {
-		promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, "build backend request")
-		return
+		cancel()
+		return nil, &promapi.Error{Status: http.StatusInternalServerError, Type: promapi.ErrInternal, Msg: "build backend request"}
 	}
 	start := time.Now()
 	resp, err := rm.fwd.rt.RoundTrip(hr)
 	if err != nil {
-		rm.writeFailure(w, r, ctx, err, start)
-		return
+		cancel()
+		return nil, rm.queryFailure(ctx, qctx, err, start)
 	}
-	defer func() { _ = resp.Body.Close() }()
-	rm.relay(w, r, ctx, resp, start)
+	out, err := rm.check(ctx, qctx, cancel, resp, start)
+	if err != nil {
+		_ = resp.Body.Close()
+		cancel()
+		return nil, err
+	}
+	return out, nil
 }
 
-func (rm *Remote) relay(w http.ResponseWriter, r *http.Request, ctx context.Context, resp *http.Response, start time.Time) {
-	name := rm.info.Name
+// check turns a backend's response into the answer Query returns.
+func (rm *Remote) check(ctx, qctx context.Context, cancel context.CancelFunc, resp *http.Response, start time.Time) (*http.Response, error) {
 	switch {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		rm.unavailable(w, "answered with a redirect (HTTP %d): check the data source URL", resp.StatusCode)
-		return
+		return nil, rm.unavailable("answered with a redirect (HTTP %d): check the data source URL", resp.StatusCode)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusProxyAuthRequired:
 		// Not the caller's fault: their credential was accepted by promgate.
-		rm.unavailable(w, "refused promgate's credentials for it (HTTP %d): check the data source's basic auth or bearer token", resp.StatusCode)
-		return
+		return nil, rm.unavailable("refused promgate's credentials for it (HTTP %d): check the data source's basic auth or bearer token", resp.StatusCode)
 	}
 	var body io.Reader = resp.Body
 	switch ce := strings.ToLower(resp.Header.Get("Content-Encoding")); ce {
@@ -226,81 +225,129 @@ func (rm *Remote) relay(w http.ResponseWriter, r *http.Request, ctx context.Cont
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(resp.Body)
 		if err != nil {
-			rm.unavailable(w, "answered with a broken gzip body")
-			return
+			return nil, rm.unavailable("answered with a broken gzip body")
 		}
 		body = zr
 	default:
-		rm.unavailable(w, "answered with Content-Encoding %q, which promgate did not ask for", ce)
-		return
+		return nil, rm.unavailable("answered with Content-Encoding %q, which promgate did not ask for", ce)
 	}
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
 	isJSON := jsonContentType(resp.Header.Get("Content-Type"))
 
 	br := rm.fwd.reader(body)
-	defer func() {
-		br.Reset(nil) // drop the body before pooling
-		rm.fwd.readers.Put(br)
-	}()
+	rb := &remoteBody{rm: rm, br: br, raw: resp.Body, ctx: ctx, qctx: qctx, cancel: cancel, start: start}
 	head, perr := br.Peek(peekSize)
 	complete := errors.Is(perr, io.EOF)
 	if perr != nil && !complete {
-		if errors.Is(perr, bufio.ErrBufferFull) {
-			perr = nil
-		} else {
-			rm.writeFailure(w, r, ctx, perr, start)
-			return
+		if !errors.Is(perr, bufio.ErrBufferFull) {
+			return rb.fail(rm.queryFailure(ctx, qctx, perr, start))
 		}
 	}
+	out := &http.Response{
+		Status: resp.Status, StatusCode: resp.StatusCode,
+		Proto: resp.Proto, ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor,
+		Header: http.Header{}, Body: rb, ContentLength: -1, Request: resp.Request,
+	}
+	copyHeaders(out.Header, resp.Header)
 	if complete {
 		if ok2xx && (!isJSON || !json.Valid(head)) {
-			rm.unavailable(w, "answered HTTP %d with a body that is not valid JSON (%s)", resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), head))
-			return
+			return rb.fail(rm.unavailable("answered HTTP %d with a body that is not valid JSON (%s)", resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), head)))
 		}
 		if !ok2xx && (!isJSON || !json.Valid(head)) {
-			rm.wrapErrorBody(w, resp.StatusCode, head)
-			return
+			return rb.fail(rm.wrapErrorBody(resp.StatusCode, head))
 		}
-		copyHeaders(w.Header(), resp.Header)
-		w.Header().Set("Content-Length", strconv.Itoa(len(head)))
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(head)
-		return
+		out.ContentLength = int64(len(head))
+		out.Header.Set("Content-Length", strconv.Itoa(len(head)))
+		return out, nil
 	}
 	// Too long to hold: check what can be checked before committing.
 	if !isJSON || firstNonSpace(head) != '{' {
 		if !ok2xx {
-			rm.wrapErrorBody(w, resp.StatusCode, head)
-			return
+			return rb.fail(rm.wrapErrorBody(resp.StatusCode, head))
 		}
-		rm.unavailable(w, "answered HTTP %d with a body that is not JSON (%s)", resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), head))
-		return
+		return rb.fail(rm.unavailable("answered HTTP %d with a body that is not JSON (%s)", resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), head)))
 	}
-	copyHeaders(w.Header(), resp.Header)
-	w.WriteHeader(resp.StatusCode)
-	tw := &tailWriter{w: w}
-	bufp := rm.fwd.copyBuf()
-	// Hide br's WriteTo so the copy goes in copyBufSize writes, not
-	// peekSize ones: fewer chunks and syscalls for big answers.
-	_, err := io.CopyBuffer(tw, struct{ io.Reader }{br}, *bufp)
-	rm.fwd.copyBufs.Put(bufp)
-	if err == nil && tw.last != '}' {
+	rb.stream = true
+	return out, nil
+}
+
+// remoteBody is a backend answer's body as Query returns it: read through
+// the pooled peek buffer, and failing with a Prometheus-format error when
+// a streamed answer is cut short, so the caller never takes a truncated
+// body for a whole one.
+type remoteBody struct {
+	rm     *Remote
+	br     *bufio.Reader
+	raw    io.Closer
+	ctx    context.Context // the caller's
+	qctx   context.Context // ctx with the data source's timeout
+	cancel context.CancelFunc
+	start  time.Time
+	stream bool // not checked whole before Query returned: check the end
+	last   byte // last non-space byte read, when streaming
+	err    error
+	closed bool
+}
+
+func (b *remoteBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.closed {
+		return 0, errors.New("read on closed body")
+	}
+	n, err := b.br.Read(p)
+	if b.stream && n > 0 {
+		if t := bytes.TrimRight(p[:n], " \t\r\n"); len(t) > 0 {
+			b.last = t[len(t)-1]
+		}
+	}
+	if errors.Is(err, io.EOF) && b.stream && b.last != '}' {
 		err = errUnfinishedJSON
 	}
-	if err != nil {
-		if tw.writeErr {
-			return // the caller went away
-		}
-		rm.fwd.logger.WarnContext(r.Context(), "data source answer cut short; aborting the response",
-			"datasource", name, "id", rm.info.ID, "err", rm.redact.Replace(err.Error()), "took", time.Since(start))
-		perr := &promapi.Error{Status: http.StatusBadGateway, Type: promapi.ErrUnavailable,
-			Msg: rm.redact.Replace(fmt.Sprintf("data source %q answer cut short: %s", name, describeCut(err)))}
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil {
-			perr = &promapi.Error{Status: http.StatusGatewayTimeout, Type: promapi.ErrTimeout,
-				Msg: fmt.Sprintf("data source %q did not finish its answer within %s", name, rm.timeout)}
-		}
-		abort(w, perr)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = b.rm.cutShort(b.ctx, b.qctx, err, b.start)
 	}
+	b.err = err
+	return n, err
+}
+
+// Close implements io.Closer: the connection and the buffer go back.
+func (b *remoteBody) Close() error {
+	if !b.closed {
+		b.release()
+	}
+	return nil
+}
+
+// fail releases b for an answer Query does not return.
+func (b *remoteBody) fail(err error) (*http.Response, error) {
+	b.release()
+	return nil, err
+}
+
+func (b *remoteBody) release() {
+	b.closed = true
+	b.br.Reset(nil) // drop the body before pooling
+	b.rm.fwd.readers.Put(b.br)
+	_ = b.raw.Close()
+	b.cancel()
+}
+
+// cutShort is the error of an answer that broke after its header.
+func (rm *Remote) cutShort(ctx, qctx context.Context, err error, start time.Time) error {
+	name := rm.info.Name
+	if ctx.Err() != nil {
+		return &promapi.Error{Status: 499, Type: promapi.ErrCanceled, Msg: "request canceled by the caller"}
+	}
+	rm.fwd.logger.WarnContext(ctx, "data source answer cut short; aborting the response",
+		"datasource", name, "id", rm.info.ID, "err", rm.redact.Replace(err.Error()), "took", time.Since(start))
+	if errors.Is(qctx.Err(), context.DeadlineExceeded) {
+		return &promapi.Error{Status: http.StatusGatewayTimeout, Type: promapi.ErrTimeout,
+			Msg: fmt.Sprintf("data source %q did not finish its answer within %s", name, rm.timeout)}
+	}
+	return &promapi.Error{Status: http.StatusBadGateway, Type: promapi.ErrUnavailable,
+		Msg: rm.redact.Replace(fmt.Sprintf("data source %q answer cut short: %s", name, describeCut(err)))}
 }
 
 // errUnfinishedJSON: the backend ended its body cleanly in mid-JSON.
@@ -313,35 +360,9 @@ func describeCut(err error) string {
 	return describeNetError(err)
 }
 
-// Aborter is a ResponseWriter that can mark its response as failed after
-// the header went out. Writers used outside net/http's handler goroutine
-// (a pipe to the CSV converter, an in-memory buffer) must implement it.
-type Aborter interface {
-	Abort(err error)
-}
-
-// abort ends a response whose header is out so the caller sees an error,
-// never a clean truncated body: through w's Abort when it has one, else by
-// net/http's own abort, which is only valid in its handler goroutine (the
-// one case where w is net/http's writer).
-func abort(w http.ResponseWriter, err error) {
-	for {
-		if a, ok := w.(Aborter); ok {
-			a.Abort(err)
-			return
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			break
-		}
-		w = u.Unwrap()
-	}
-	panic(http.ErrAbortHandler)
-}
-
-// wrapErrorBody answers status with a Prometheus-format error quoting the
+// wrapErrorBody is a Prometheus-format error with status quoting the
 // start of a backend's non-JSON error body.
-func (rm *Remote) wrapErrorBody(w http.ResponseWriter, status int, body []byte) {
+func (rm *Remote) wrapErrorBody(status int, body []byte) error {
 	snippet := strings.TrimSpace(strings.ToValidUTF8(string(body[:min(len(body), 200)]), ""))
 	snippet = strings.Map(func(r rune) rune {
 		if isControl(r) {
@@ -353,32 +374,30 @@ func (rm *Remote) wrapErrorBody(w http.ResponseWriter, status int, body []byte) 
 	if snippet != "" {
 		msg += ": " + rm.redact.Replace(snippet)
 	}
-	promapi.WriteError(w, status, errorTypeFor(status), msg)
+	return &promapi.Error{Status: status, Type: errorTypeFor(status), Msg: msg}
 }
 
-func (rm *Remote) unavailable(w http.ResponseWriter, format string, args ...any) {
+func (rm *Remote) unavailable(format string, args ...any) error {
 	msg := fmt.Sprintf("data source %q ", rm.info.Name) + fmt.Sprintf(format, args...)
-	promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable, rm.redact.Replace(msg))
+	return &promapi.Error{Status: http.StatusBadGateway, Type: promapi.ErrUnavailable, Msg: rm.redact.Replace(msg)}
 }
 
-// writeFailure answers a request that got no usable answer.
-func (rm *Remote) writeFailure(w http.ResponseWriter, r *http.Request, ctx context.Context, err error, start time.Time) {
+// queryFailure is the error of a request that got no usable answer.
+func (rm *Remote) queryFailure(ctx, qctx context.Context, err error, start time.Time) error {
 	name := rm.info.Name
 	switch {
-	case r.Context().Err() != nil:
-		promapi.WriteError(w, 499, promapi.ErrCanceled, "request canceled by the caller")
-		return
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
-		rm.fwd.logger.WarnContext(r.Context(), "data source timed out", "datasource", name, "id", rm.info.ID, "timeout", rm.timeout)
-		promapi.WriteError(w, http.StatusGatewayTimeout, promapi.ErrTimeout,
-			fmt.Sprintf("data source %q did not answer within %s", name, rm.timeout))
-		return
+	case ctx.Err() != nil:
+		return &promapi.Error{Status: 499, Type: promapi.ErrCanceled, Msg: "request canceled by the caller"}
+	case errors.Is(qctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		rm.fwd.logger.WarnContext(ctx, "data source timed out", "datasource", name, "id", rm.info.ID, "timeout", rm.timeout)
+		return &promapi.Error{Status: http.StatusGatewayTimeout, Type: promapi.ErrTimeout,
+			Msg: fmt.Sprintf("data source %q did not answer within %s", name, rm.timeout)}
 	}
 	reason := describeNetError(err)
-	rm.fwd.logger.WarnContext(r.Context(), "data source unreachable", "datasource", name, "id", rm.info.ID,
+	rm.fwd.logger.WarnContext(ctx, "data source unreachable", "datasource", name, "id", rm.info.ID,
 		"err", rm.redact.Replace(err.Error()), "took", time.Since(start))
-	promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable,
-		rm.redact.Replace(fmt.Sprintf("data source %q unreachable: %s", name, reason)))
+	return &promapi.Error{Status: http.StatusBadGateway, Type: promapi.ErrUnavailable,
+		Msg: rm.redact.Replace(fmt.Sprintf("data source %q unreachable: %s", name, reason))}
 }
 
 // describeNetError says why a request failed without the URL (url.Error
@@ -467,7 +486,7 @@ func firstNonSpace(b []byte) byte {
 func copyHeaders(dst, src http.Header) {
 	for _, k := range passHeaders {
 		if v := src.Values(k); len(v) > 0 {
-			dst[k] = append([]string(nil), v...)
+			dst[k] = v // the backend's header is not used again
 		}
 	}
 	dst.Set("X-Content-Type-Options", "nosniff")
@@ -479,31 +498,4 @@ func (f *Forwarder) reader(body io.Reader) *bufio.Reader {
 		return br
 	}
 	return bufio.NewReaderSize(body, peekSize)
-}
-
-func (f *Forwarder) copyBuf() *[]byte {
-	if b, ok := f.copyBufs.Get().(*[]byte); ok {
-		return b
-	}
-	b := make([]byte, copyBufSize)
-	return &b
-}
-
-// tailWriter remembers the last non-space byte written, to notice a body
-// that ends before its JSON does.
-type tailWriter struct {
-	w        io.Writer
-	last     byte
-	writeErr bool
-}
-
-func (t *tailWriter) Write(p []byte) (int, error) {
-	if b := bytes.TrimRight(p, " \t\r\n"); len(b) > 0 {
-		t.last = b[len(b)-1]
-	}
-	n, err := t.w.Write(p)
-	if err != nil {
-		t.writeErr = true
-	}
-	return n, err
 }

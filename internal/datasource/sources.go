@@ -8,27 +8,23 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/promgate/promgate/internal/promapi"
 	"github.com/promgate/promgate/internal/store"
 )
 
-// DefaultCacheTTL bounds how long a data source change made by another
-// process (the admin CLI, another replica) takes to reach this one.
-// Changes made through this server's API apply to the next request.
-const DefaultCacheTTL = time.Second
-
 // Sources implements Remotes over the store: every request looks its data
-// source up in an in-memory snapshot of the decoded rows, reloaded when it
-// is older than the TTL or after a change made through this server.
+// source up in an in-memory snapshot of the decoded rows, reloaded when the
+// store's generation moves (every data source change bumps it, so a change
+// made by another process or replica applies once this server polls the
+// generation, as for credentials) or after a change made through this
+// server.
 type Sources struct {
-	st     store.Store
-	codec  *Codec
-	fwd    *Forwarder
-	logger *slog.Logger
-	ttl    time.Duration
-	now    func() time.Time
+	st         store.Store
+	codec      *Codec
+	fwd        *Forwarder
+	logger     *slog.Logger
+	generation func() int64
 
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex
@@ -37,7 +33,7 @@ type Sources struct {
 }
 
 type snapshot struct {
-	at    time.Time
+	gen   int64 // the generation seen before the rows were read
 	byID  map[int64]DataSource
 	byUID map[string]DataSource
 	infos []Info
@@ -49,8 +45,9 @@ type SourcesOptions struct {
 	Codec     *Codec
 	Forwarder *Forwarder
 	Logger    *slog.Logger
-	CacheTTL  time.Duration // 0: DefaultCacheTTL
-	Now       func() time.Time
+	// Generation is the store generation as last polled (the
+	// Authenticator's); nil: changes made elsewhere are not noticed.
+	Generation func() int64
 }
 
 // NewSources returns the store-backed Remotes.
@@ -58,16 +55,13 @@ func NewSources(o SourcesOptions) *Sources {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.CacheTTL <= 0 {
-		o.CacheTTL = DefaultCacheTTL
-	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Generation == nil {
+		o.Generation = func() int64 { return 0 }
 	}
 	if o.Forwarder == nil {
 		o.Forwarder = NewForwarder(nil, o.Logger, "")
 	}
-	return &Sources{st: o.Store, codec: o.Codec, fwd: o.Forwarder, logger: o.Logger, ttl: o.CacheTTL, now: o.Now, warned: map[int64]bool{}}
+	return &Sources{st: o.Store, codec: o.Codec, fwd: o.Forwarder, logger: o.Logger, generation: o.Generation, warned: map[int64]bool{}}
 }
 
 // Forwarder returns the shared forwarder (for connection tests).
@@ -85,8 +79,7 @@ func (s *Sources) Get(ctx context.Context, id int64) (DataSource, error) {
 	if ds, ok := snap.byID[id]; ok {
 		return ds, nil
 	}
-	// Maybe created elsewhere since the snapshot: creations do not bump
-	// the store's generation, so ask once.
+	// Maybe created elsewhere since the last generation poll: ask once.
 	row, err := s.st.GetDataSource(ctx, id)
 	return s.fromLookup(row, err, fmt.Sprintf("id %d", id))
 }
@@ -127,20 +120,20 @@ func (s *Sources) fromLookup(row store.DataSource, err error, what string) (Data
 }
 
 func (s *Sources) current(ctx context.Context) (*snapshot, error) {
-	if snap := s.snap.Load(); snap != nil && s.now().Sub(snap.at) < s.ttl {
+	gen := s.generation()
+	if snap := s.snap.Load(); snap != nil && snap.gen == gen {
 		return snap, nil
 	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	if snap := s.snap.Load(); snap != nil && s.now().Sub(snap.at) < s.ttl {
+	if snap := s.snap.Load(); snap != nil && snap.gen == gen {
 		return snap, nil // another request reloaded it meanwhile
 	}
-	at := s.now()
 	rows, err := s.st.ListDataSources(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list data sources: %w", err)
 	}
-	snap := &snapshot{at: at, byID: make(map[int64]DataSource, len(rows)), byUID: make(map[string]DataSource, len(rows))}
+	snap := &snapshot{gen: gen, byID: make(map[int64]DataSource, len(rows)), byUID: make(map[string]DataSource, len(rows))}
 	for _, row := range rows {
 		if row.ID == EmbeddedID {
 			continue
@@ -184,6 +177,7 @@ type broken struct {
 
 func (b *broken) Info() Info { return b.info }
 
-func (b *broken) Serve(w http.ResponseWriter, _ *http.Request, _ *promapi.Request) {
-	promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, b.msg)
+// Query implements DataSource.
+func (b *broken) Query(context.Context, *promapi.Request) (*http.Response, error) {
+	return nil, &promapi.Error{Status: http.StatusInternalServerError, Type: promapi.ErrInternal, Msg: b.msg}
 }

@@ -19,55 +19,73 @@ import (
 	"strings"
 )
 
-// Endpoint names, as in Prometheus' /api/v1/<name>.
+// Endpoint is a read endpoint of Prometheus' HTTP API that promgate
+// serves, named as in Prometheus' /api/v1/<name>.
+type Endpoint string
+
+// The endpoints; endpointTable has the path and parameters of each.
 const (
-	EndpointQuery          = "query"
-	EndpointQueryRange     = "query_range"
-	EndpointSeries         = "series"
-	EndpointLabels         = "labels"
-	EndpointLabelValues    = "label_values" // /api/v1/label/<name>/values
-	EndpointMetadata       = "metadata"
-	EndpointQueryExemplars = "query_exemplars"
-	EndpointFormatQuery    = "format_query"
-	EndpointBuildInfo      = "buildinfo" // /api/v1/status/buildinfo
+	EndpointQuery          Endpoint = "query"
+	EndpointQueryRange     Endpoint = "query_range"
+	EndpointSeries         Endpoint = "series"
+	EndpointLabels         Endpoint = "labels"
+	EndpointLabelValues    Endpoint = "label_values" // /api/v1/label/<name>/values
+	EndpointMetadata       Endpoint = "metadata"
+	EndpointQueryExemplars Endpoint = "query_exemplars"
+	EndpointFormatQuery    Endpoint = "format_query"
+	EndpointBuildInfo      Endpoint = "buildinfo" // /api/v1/status/buildinfo
 )
 
 // MaxFormBytes bounds a POST form body.
 const MaxFormBytes = 8 << 20
 
+// labelValuesPath is the one path with a variable segment.
+const labelValuesPath = "label/{name}/values"
+
 type endpointSpec struct {
+	endpoint Endpoint
+	path     string   // under /api/v1/
 	single   []string // parameters read once (FormValue in Prometheus)
 	multi    []string // parameters read as lists (r.Form[...] in Prometheus)
 	postable bool     // Prometheus registers a POST route for it
 }
 
-// spec is the parameter table of each read endpoint we serve; any other
+// endpointTable is the one list of the read endpoints promgate serves:
+// their paths and parameters. Any other path is not found, and any other
 // parameter is dropped before a request reaches a data source.
-func spec(endpoint string) (endpointSpec, bool) {
-	switch endpoint {
-	case EndpointQuery:
-		return endpointSpec{single: []string{"query", "time", "timeout", "limit", "lookback_delta", "stats"}, postable: true}, true
-	case EndpointQueryRange:
-		return endpointSpec{single: []string{"query", "start", "end", "step", "timeout", "limit", "lookback_delta", "stats"}, postable: true}, true
-	case EndpointSeries, EndpointLabels:
-		return endpointSpec{single: []string{"start", "end", "limit"}, multi: []string{"match[]"}, postable: true}, true
-	case EndpointLabelValues:
-		return endpointSpec{single: []string{"start", "end", "limit"}, multi: []string{"match[]"}}, true
-	case EndpointMetadata:
-		return endpointSpec{single: []string{"metric", "limit", "limit_per_metric"}}, true
-	case EndpointQueryExemplars:
-		return endpointSpec{single: []string{"query", "start", "end"}, postable: true}, true
-	case EndpointFormatQuery:
-		return endpointSpec{single: []string{"query"}, postable: true}, true
-	case EndpointBuildInfo:
-		return endpointSpec{}, true
+var endpointTable = [...]endpointSpec{
+	{endpoint: EndpointQuery, path: "query", single: []string{"query", "time", "timeout", "limit", "lookback_delta", "stats"}, postable: true},
+	{endpoint: EndpointQueryRange, path: "query_range", single: []string{"query", "start", "end", "step", "timeout", "limit", "lookback_delta", "stats"}, postable: true},
+	{endpoint: EndpointSeries, path: "series", single: []string{"start", "end", "limit"}, multi: []string{"match[]"}, postable: true},
+	{endpoint: EndpointLabels, path: "labels", single: []string{"start", "end", "limit"}, multi: []string{"match[]"}, postable: true},
+	{endpoint: EndpointLabelValues, path: labelValuesPath, single: []string{"start", "end", "limit"}, multi: []string{"match[]"}},
+	{endpoint: EndpointMetadata, path: "metadata", single: []string{"metric", "limit", "limit_per_metric"}},
+	{endpoint: EndpointQueryExemplars, path: "query_exemplars", single: []string{"query", "start", "end"}, postable: true},
+	{endpoint: EndpointFormatQuery, path: "format_query", single: []string{"query"}, postable: true},
+	{endpoint: EndpointBuildInfo, path: "status/buildinfo"},
+}
+
+// Endpoints lists every endpoint, for code that must handle each one.
+func Endpoints() []Endpoint {
+	out := make([]Endpoint, len(endpointTable))
+	for i, sp := range endpointTable {
+		out[i] = sp.endpoint
+	}
+	return out
+}
+
+func spec(e Endpoint) (endpointSpec, bool) {
+	for _, sp := range endpointTable {
+		if sp.endpoint == e {
+			return sp, true
+		}
 	}
 	return endpointSpec{}, false
 }
 
 // Request is a canonical read request.
 type Request struct {
-	Endpoint  string
+	Endpoint  Endpoint
 	LabelName string     // for EndpointLabelValues
 	Params    url.Values // only the endpoint's known parameters, each single one at most once
 	// CSV is set when the caller asked for CSV (format=csv or Accept:
@@ -79,16 +97,15 @@ type Request struct {
 // ("api/v1/query", "api/v1/label/job/values", ...) to an endpoint. Anything
 // else, including admin APIs and paths with empty or dot segments, is not
 // found.
-func ParsePath(rest string) (endpoint, labelName string, ok bool) {
+func ParsePath(rest string) (endpoint Endpoint, labelName string, ok bool) {
 	rest, found := strings.CutPrefix(rest, "api/v1/")
 	if !found {
 		return "", "", false
 	}
-	switch rest {
-	case "query", "query_range", "series", "labels", "metadata", "query_exemplars", "format_query":
-		return rest, "", true
-	case "status/buildinfo":
-		return EndpointBuildInfo, "", true
+	for _, sp := range endpointTable {
+		if sp.path == rest {
+			return sp.endpoint, "", true
+		}
 	}
 	segs := strings.Split(rest, "/")
 	if len(segs) == 3 && segs[0] == "label" && segs[2] == "values" && segs[1] != "" && segs[1] != "." && segs[1] != ".." {
@@ -101,7 +118,7 @@ func ParsePath(rest string) (endpoint, labelName string, ok bool) {
 // appear in the URL and the form body, but only with one value: a request
 // that gives two different values is refused instead of guessing which one
 // a backend would read.
-func ParseRequest(r *http.Request, endpoint, labelName string) (*Request, *Error) {
+func ParseRequest(r *http.Request, endpoint Endpoint, labelName string) (*Request, *Error) {
 	sp, ok := spec(endpoint)
 	if !ok {
 		return nil, &Error{Status: http.StatusNotFound, Type: ErrNotFound, Msg: "unknown API endpoint"}
@@ -198,13 +215,11 @@ func wantsCSV(r *http.Request, query, body url.Values) bool {
 
 // Path is the request's API path, /api/v1/..., unescaped as in url.URL.Path.
 func (req *Request) Path() string {
-	switch req.Endpoint {
-	case EndpointLabelValues:
+	sp, _ := spec(req.Endpoint)
+	if sp.path == labelValuesPath {
 		return "/api/v1/label/" + req.LabelName + "/values"
-	case EndpointBuildInfo:
-		return "/api/v1/status/buildinfo"
 	}
-	return "/api/v1/" + req.Endpoint
+	return "/api/v1/" + sp.path
 }
 
 // NewHTTPRequest builds a fresh request for a backend whose API is under

@@ -12,8 +12,10 @@ import (
 
 func TestParsePath(t *testing.T) {
 	tests := []struct {
-		rest, endpoint, label string
-		ok                    bool
+		rest     string
+		endpoint Endpoint
+		label    string
+		ok       bool
 	}{
 		{"api/v1/query", EndpointQuery, "", true},
 		{"api/v1/query_range", EndpointQueryRange, "", true},
@@ -51,7 +53,7 @@ func TestParseRequest(t *testing.T) {
 	tests := []struct {
 		name        string
 		method      string
-		endpoint    string
+		endpoint    Endpoint
 		query, body string
 		contentType string
 		accept      string
@@ -117,7 +119,7 @@ func TestNewHTTPRequest(t *testing.T) {
 		{Request{Endpoint: EndpointMetadata, Params: url.Values{"limit": {"2"}}}, "GET", "http://backend:9090/prometheus/api/v1/metadata?limit=2", ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.req.Endpoint, func(t *testing.T) {
+		t.Run(string(tt.req.Endpoint), func(t *testing.T) {
 			hr, err := tt.req.NewHTTPRequest(context.Background(), base)
 			if err != nil {
 				t.Fatal(err)

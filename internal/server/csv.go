@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"syscall"
 
 	"github.com/promgate/promgate/internal/datasource"
@@ -17,83 +16,52 @@ import (
 )
 
 // serveCSV answers query and query_range as CSV, for any data source: the
-// data source's JSON answer is streamed through a pipe into the same
-// converter the CLI uses, so both produce identical bytes and the result is
-// never held whole. The data source runs in its own goroutine, so a panic
-// there is captured and raised again here, where ServeHTTP's recovery turns
-// it into this request's error; an answer cut short becomes a Prometheus
-// error while no row is out, and a broken transfer after.
+// data source's JSON answer is read as it comes into the same converter
+// the CLI uses, so both produce identical bytes and the result is never
+// held whole. An answer that fails before any row is out becomes a
+// Prometheus error, after that a broken transfer.
 func (s *Server) serveCSV(w http.ResponseWriter, r *http.Request, ds datasource.DataSource, req *promapi.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
-	pw := newPipeResponse()
-	go func() {
-		var err error
-		defer func() { pw.finish(err) }()
-		defer panics.Capture(&err)
-		ds.Serve(pw, r.WithContext(ctx), req)
-	}()
-	defer func() {
-		// Never leave the data source running behind us (the caller's query
-		// slot is given back when this returns, and the embedded engine does
-		// not stop at once), and make its panic this request's. Closing the
-		// reader first makes a writer blocked on the pipe return.
-		cancel()
-		_ = pw.reader.Close()
-		<-pw.done
-		if pe := pw.panicked(); pe != nil {
-			panic(pe)
-		}
-	}()
-	select {
-	case <-pw.headerReady:
-	case <-ctx.Done():
+	defer cancel()
+	resp, err := ds.Query(ctx, req)
+	if err != nil {
+		s.dataSourceFailed(w, r, ds, err)
 		return
 	}
-	if pw.status == 0 {
-		return // it panicked before answering: the deferred panic answers
-	}
-	body := io.ReadCloser(pw.reader)
-	if pw.status != http.StatusOK {
-		// Errors stay in Prometheus' JSON format.
-		for _, k := range []string{"Content-Type", "Content-Encoding"} {
-			if v := pw.header.Get(k); v != "" {
-				w.Header().Set(k, v)
-			}
-		}
-		w.WriteHeader(pw.status)
-		if _, err := io.Copy(w, body); err != nil && r.Context().Err() == nil {
-			panic(http.ErrAbortHandler) // cut short: never a clean truncated error body
-		}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		s.relay(w, r, resp) // errors stay in Prometheus' JSON format
 		return
 	}
-	if pw.header.Get("Content-Encoding") == "gzip" {
-		gz, err := gzip.NewReader(body)
+	src := &readErr{r: resp.Body}
+	body := io.ReadCloser(struct {
+		io.Reader
+		io.Closer
+	}{src, resp.Body})
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		gz, err := gzip.NewReader(src)
 		if err != nil {
 			promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable, fmt.Sprintf("data source %q sent a bad gzip body", ds.Info().Name))
 			return
 		}
-		body = gz
+		body = struct {
+			io.Reader
+			io.Closer
+		}{gz, resp.Body}
 	}
 	out := &csvWriter{w: w}
 	exp := export.Exporter{Options: export.Options{Format: export.CSV}}
-	err := exp.Convert(ctx, out, body, req.Endpoint == promapi.EndpointQueryRange)
+	err = exp.Convert(ctx, out, body, req.Endpoint == promapi.EndpointQueryRange)
 	if err == nil || r.Context().Err() != nil || errors.Is(err, syscall.EPIPE) {
 		return // done, or the caller went away
 	}
 	var pe *panics.Error
-	if errors.As(err, &pe) {
-		panic(pe) // the converter's goroutine panicked: ServeHTTP answers and reports it
-	}
-	// Let the data source finish so what it reported is known.
-	cancel()
-	_ = pw.reader.Close()
-	<-pw.done
-	if pw.panicked() != nil {
-		return // the deferred panic answers
+	if errors.As(err, &pe) || errors.As(src.err, &pe) {
+		panic(pe) // the converter or the data source panicked: ServeHTTP answers and reports it
 	}
 	if !out.started {
 		var perr *promapi.Error
-		if errors.As(pw.abortErr, &perr) {
+		if errors.As(src.err, &perr) {
 			perr.Write(w)
 		} else {
 			promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable,
@@ -105,6 +73,21 @@ func (s *Server) serveCSV(w http.ResponseWriter, r *http.Request, ds datasource.
 	// broken response, which every HTTP client reports as an error.
 	s.opts.Logger.Warn("CSV answer cut short; aborting the response", "data_source", ds.Info().Name, "err", err)
 	panic(http.ErrAbortHandler)
+}
+
+// readErr keeps the first error reading a data source's answer other than
+// its end, to report what the data source said went wrong.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // csvWriter sets the CSV headers with the first row, so that an error
@@ -121,70 +104,4 @@ func (c *csvWriter) Write(p []byte) (int, error) {
 		c.w.Header().Set("Content-Disposition", `attachment; filename="query.csv"`)
 	}
 	return c.w.Write(p)
-}
-
-// pipeResponse is an http.ResponseWriter whose body is read from a pipe,
-// with the status and headers available once the writer commits them.
-// Status 0 means the writer ended (by a panic) without answering.
-type pipeResponse struct {
-	header      http.Header
-	status      int
-	headerReady chan struct{}
-	once        sync.Once
-	reader      *io.PipeReader
-	writer      *io.PipeWriter
-	// done is closed when the writer's goroutine has ended; err (a
-	// recovered panic) and abortErr may be read after it.
-	done     chan struct{}
-	err      error
-	abortErr error
-}
-
-func newPipeResponse() *pipeResponse {
-	pr, pw := io.Pipe()
-	return &pipeResponse{header: http.Header{}, headerReady: make(chan struct{}), done: make(chan struct{}), reader: pr, writer: pw}
-}
-
-func (p *pipeResponse) Header() http.Header { return p.header }
-
-func (p *pipeResponse) WriteHeader(code int) {
-	p.once.Do(func() {
-		p.status = code
-		close(p.headerReady)
-	})
-}
-
-func (p *pipeResponse) Write(b []byte) (int, error) {
-	p.WriteHeader(http.StatusOK)
-	return p.writer.Write(b)
-}
-
-// Abort implements datasource.Aborter: the answer broke after its header,
-// so the reader sees err instead of a clean end.
-func (p *pipeResponse) Abort(err error) {
-	p.abortErr = err
-	_ = p.writer.CloseWithError(err)
-}
-
-// finish ends the body. A writer that wrote nothing still commits a status:
-// 200 when it returned, 0 when it panicked (err).
-func (p *pipeResponse) finish(err error) {
-	p.err = err
-	status := http.StatusOK
-	if err != nil {
-		status = 0
-		_ = p.writer.CloseWithError(err)
-	}
-	p.WriteHeader(status)
-	_ = p.writer.Close()
-	close(p.done)
-}
-
-// panicked returns the writer's recovered panic, once done is closed.
-func (p *pipeResponse) panicked() *panics.Error {
-	var pe *panics.Error
-	if errors.As(p.err, &pe) {
-		return pe
-	}
-	return nil
 }

@@ -18,16 +18,17 @@ import (
 	"github.com/promgate/promgate/internal/server"
 )
 
-// faultySource is a data source with a bug: it panics while serving, before
-// writing anything ("before") or after the header and part of a body.
-type faultySource struct{}
-
-func (faultySource) Info() datasource.Info {
-	return datasource.Info{ID: datasource.EmbeddedID, UID: datasource.EmbeddedUID, Name: "faulty", Type: "prometheus", Embedded: true}
+// faultySource is an in-process data source with a bug: its handler
+// panics before writing anything ("before") or after the header and part
+// of a body.
+func faultySource() datasource.DataSource {
+	return datasource.NewInProcess(
+		datasource.Info{ID: datasource.EmbeddedID, UID: datasource.EmbeddedUID, Name: "faulty", Type: "prometheus", Embedded: true},
+		http.HandlerFunc(faultyHandler))
 }
 
-func (faultySource) Serve(w http.ResponseWriter, _ *http.Request, req *promapi.Request) {
-	if req.Params.Get("query") == "after" {
+func faultyHandler(w http.ResponseWriter, r *http.Request) {
+	if r.FormValue("query") == "after" {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[`)
@@ -79,7 +80,7 @@ func TestPanicIsOneRequestsError(t *testing.T) {
 	})
 	h := httptest.NewServer(server.New(server.Options{
 		Logger:     slog.New(slog.NewJSONHandler(logs, nil)),
-		Registry:   datasource.NewRegistry(faultySource{}, nil),
+		Registry:   datasource.NewRegistry(faultySource(), nil),
 		Auth:       fixedPrincipal{},
 		Web:        web,
 		Gatherer:   reg,

@@ -12,6 +12,7 @@ import (
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/enforce"
+	"github.com/promgate/promgate/internal/panics"
 	"github.com/promgate/promgate/internal/promapi"
 )
 
@@ -56,7 +57,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 		perr.Write(w)
 		return
 	}
-	policy, err := enforce.ParsePolicy(p.Selector)
+	policy, err := p.Policy()
 	if err != nil {
 		// Selectors are validated when credentials are made; a bad one here
 		// means the row was tampered with: fail closed.
@@ -70,8 +71,13 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	defer done()
 	if policy != nil {
-		if perr := confine(req, policy); perr != nil {
-			perr.Write(w)
+		if err := policy.Confine(req); err != nil {
+			var perr *promapi.Error
+			if errors.As(err, &perr) {
+				perr.Write(w)
+			} else {
+				promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, err.Error())
+			}
 			return
 		}
 		if req.Endpoint == promapi.EndpointMetadata {
@@ -83,48 +89,24 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 		s.serveCSV(w, r, ds, req)
 		return
 	}
-	ds.Serve(w, r, req)
-}
-
-// confine rewrites req so it can only read series inside policy.
-func confine(req *promapi.Request, policy *enforce.Policy) *promapi.Error {
-	switch req.Endpoint {
-	case promapi.EndpointQuery, promapi.EndpointQueryRange, promapi.EndpointQueryExemplars:
-		q := req.Params.Get("query")
-		if q == "" {
-			return nil // the backend answers the missing parameter itself
-		}
-		rewritten, err := policy.RewriteQuery(q)
-		if err != nil {
-			return &promapi.Error{Status: http.StatusBadRequest, Type: promapi.ErrBadData, Msg: err.Error()}
-		}
-		req.Params.Set("query", rewritten)
-	case promapi.EndpointSeries, promapi.EndpointLabels, promapi.EndpointLabelValues:
-		matches, err := policy.RewriteMatchers(req.Params["match[]"])
-		if err != nil {
-			return &promapi.Error{Status: http.StatusBadRequest, Type: promapi.ErrBadData, Msg: err.Error()}
-		}
-		req.Params["match[]"] = matches
-	case promapi.EndpointMetadata, promapi.EndpointFormatQuery, promapi.EndpointBuildInfo:
-		// No series are read: metadata is filtered by the caller, the others
-		// return no data.
-	default:
-		return &promapi.Error{Status: http.StatusNotFound, Type: promapi.ErrNotFound, Msg: "endpoint not available to label-limited credentials"}
+	resp, err := ds.Query(r.Context(), req)
+	if err != nil {
+		s.dataSourceFailed(w, r, ds, err)
+		return
 	}
-	return nil
+	defer func() { _ = resp.Body.Close() }()
+	s.relay(w, r, resp)
 }
 
 // serveConfinedMetadata answers /metadata with only the metric families
 // whose series the policy lets the caller see: metadata has no labels, so
 // the family names themselves would otherwise leak.
 func (s *Server) serveConfinedMetadata(w http.ResponseWriter, r *http.Request, ds datasource.DataSource, req *promapi.Request, policy *enforce.Policy) {
-	namesReq := &promapi.Request{Endpoint: promapi.EndpointLabelValues, LabelName: "__name__", Params: map[string][]string{}}
-	matches, err := policy.RewriteMatchers(nil)
+	namesReq, err := policy.MetricNamesRequest()
 	if err != nil {
 		promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, "build metadata filter")
 		return
 	}
-	namesReq.Params["match[]"] = matches
 	var names struct {
 		Data []string `json:"data"`
 	}
@@ -137,53 +119,40 @@ func (s *Server) serveConfinedMetadata(w http.ResponseWriter, r *http.Request, d
 	if !s.fetchJSON(w, r, ds, req, &meta) {
 		return
 	}
-	visible := map[string]bool{}
-	for _, n := range names.Data {
-		visible[n] = true
-		for _, suffix := range []string{"_bucket", "_count", "_sum", "_total", "_created", "_info"} {
-			if base, ok := strings.CutSuffix(n, suffix); ok {
-				visible[base] = true
-			}
-		}
-	}
-	out := map[string]json.RawMessage{}
-	for name, entries := range meta.Data {
-		if visible[name] {
-			out[name] = entries
-		}
-	}
+	out := enforce.FilterMetadata(meta.Data, names.Data)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": out})
 }
 
-// fetchJSON runs req against ds into memory and decodes a success body into
-// v; on failure it passes the data source's answer to w and returns false.
+// fetchJSON runs req against ds and decodes a success answer into v; on
+// failure it answers w and returns false.
 func (s *Server) fetchJSON(w http.ResponseWriter, r *http.Request, ds datasource.DataSource, req *promapi.Request, v any) bool {
-	rec := &bufferResponse{header: http.Header{}, status: http.StatusOK}
-	ds.Serve(rec, r, req)
-	if rec.tooLarge {
+	resp, err := ds.Query(r.Context(), req)
+	if err != nil {
+		s.dataSourceFailed(w, r, ds, err)
+		return false
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		s.relay(w, r, resp)
+		return false
+	}
+	body, err := readBounded(resp.Body, maxBufferedAnswer)
+	if errors.Is(err, errTooLarge) {
 		promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable, fmt.Sprintf(
 			"data source %q sent a %s answer of more than %d MiB (decoded), the most promgate filters in memory for a label-limited credential",
 			ds.Info().Name, req.Endpoint, maxBufferedAnswer>>20))
 		return false
 	}
-	if rec.abortErr != nil {
+	if err != nil {
 		var perr *promapi.Error
-		if !errors.As(rec.abortErr, &perr) {
-			perr = &promapi.Error{Status: http.StatusBadGateway, Type: promapi.ErrUnavailable, Msg: fmt.Sprintf("data source %q answer cut short", ds.Info().Name)}
+		if !errors.As(err, &perr) && !errors.As(err, new(*panics.Error)) {
+			err = &promapi.Error{Status: http.StatusBadGateway, Type: promapi.ErrUnavailable, Msg: fmt.Sprintf("data source %q answer cut short", ds.Info().Name)}
 		}
-		perr.Write(w)
+		s.dataSourceFailed(w, r, ds, err)
 		return false
 	}
-	if rec.status != http.StatusOK {
-		for k, vals := range rec.header {
-			w.Header()[k] = vals
-		}
-		w.WriteHeader(rec.status)
-		_, _ = w.Write(rec.body)
-		return false
-	}
-	if err := json.Unmarshal(rec.body, v); err != nil {
+	if err := json.Unmarshal(body, v); err != nil {
 		promapi.WriteError(w, http.StatusBadGateway, promapi.ErrUnavailable, fmt.Sprintf("data source %q answered with invalid JSON", ds.Info().Name))
 		return false
 	}
@@ -194,47 +163,36 @@ func (s *Server) fetchJSON(w http.ResponseWriter, r *http.Request, ds datasource
 // a backend's gzip answer can expand a thousandfold).
 const maxBufferedAnswer = 64 << 20
 
-// errTooLarge stops a data source writing more than maxBufferedAnswer.
+// errTooLarge: an answer longer than promgate holds in memory.
 var errTooLarge = errors.New("answer larger than promgate holds in memory")
 
-// bufferResponse keeps a data source's whole answer in memory, for the
-// small answers (label values, metadata) that are filtered before sending;
-// it refuses to grow past maxBufferedAnswer.
-type bufferResponse struct {
-	header      http.Header
-	status      int
-	wroteHeader bool
-	body        []byte
-	abortErr    error
-	tooLarge    bool
-}
-
-// Abort implements datasource.Aborter: the answer broke after its header.
-func (b *bufferResponse) Abort(err error) { b.abortErr = err }
-
-func (b *bufferResponse) Header() http.Header { return b.header }
-
-func (b *bufferResponse) WriteHeader(code int) {
-	if !b.wroteHeader {
-		b.status, b.wroteHeader = code, true
+// readBounded reads r whole, failing with errTooLarge past limit bytes.
+// It doubles its buffer but never reserves past limit, so a huge answer
+// costs at most about twice the limit in allocations (io.ReadAll's smaller
+// steps would cost several times it).
+func readBounded(r io.Reader, limit int) ([]byte, error) {
+	buf := make([]byte, 0, 4096)
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > limit {
+				return nil, errTooLarge
+			}
+			grown := make([]byte, len(buf), min(2*cap(buf), limit+1))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > limit {
+			return nil, errTooLarge
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-}
-
-func (b *bufferResponse) Write(p []byte) (int, error) {
-	b.wroteHeader = true
-	need := len(b.body) + len(p)
-	if b.tooLarge || need > maxBufferedAnswer {
-		b.tooLarge = true
-		return 0, errTooLarge
-	}
-	if need > cap(b.body) {
-		// Double, but never past the bound (append could reserve twice it).
-		grown := make([]byte, len(b.body), min(max(2*cap(b.body), need, 4096), maxBufferedAnswer))
-		copy(grown, b.body)
-		b.body = grown
-	}
-	b.body = append(b.body, p...)
-	return len(p), nil
 }
 
 // grafanaDataSource is the shape of Grafana's GET /api/datasources items.
@@ -296,7 +254,7 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not use the embedded data source")
 		return
 	}
-	policy, err := enforce.ParsePolicy(p.Selector)
+	policy, err := p.Policy()
 	if err != nil {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "credential label selector is invalid")
 		return

@@ -179,9 +179,10 @@ type Store interface {
 	ListAudit(ctx context.Context, limit int) ([]AuditEvent, error)
 
 	// Generation is a counter bumped by every change that can take access
-	// away (role change, disable, delete, revoke, data source change). Caches
-	// of verified credentials compare it to notice changes made by another
-	// process or replica.
+	// away (role change, disable, delete, revoke) and every data source
+	// change, creation included. The caches of verified credentials and of
+	// data sources compare it to notice changes made by another process or
+	// replica.
 	Generation(ctx context.Context) (int64, error)
 
 	Close() error

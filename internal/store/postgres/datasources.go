@@ -57,9 +57,12 @@ func (s *Store) CreateDataSource(ctx context.Context, d store.DataSource) (store
 		return store.DataSource{}, fmt.Errorf("create data source %q: %w", d.Name, err)
 	}
 	err = s.write(ctx, fmt.Sprintf("create data source %q", d.Name), func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO data_sources(uid, name, type, url, env, site, basic_auth_user, secrets, headers, timeout_ns, created_at)
+		if err := tx.QueryRow(ctx, `INSERT INTO data_sources(uid, name, type, url, env, site, basic_auth_user, secrets, headers, timeout_ns, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11) RETURNING id`,
-			d.UID, d.Name, d.Type, d.URL, d.Env, d.Site, d.BasicAuthUser, d.Secrets, headers, int64(d.Timeout), d.CreatedAt).Scan(&d.ID)
+			d.UID, d.Name, d.Type, d.URL, d.Env, d.Site, d.BasicAuthUser, d.Secrets, headers, int64(d.Timeout), d.CreatedAt).Scan(&d.ID); err != nil {
+			return err
+		}
+		return bump(ctx, tx) // data source caches follow the generation
 	})
 	if err != nil {
 		return store.DataSource{}, err

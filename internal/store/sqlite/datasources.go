@@ -34,7 +34,8 @@ func scanDataSource(sc scanner) (store.DataSource, error) {
 
 // CreateDataSource inserts d and returns it with its ID (2 or more: 1 is the
 // embedded store) and creation time. An empty UID gets a random one, an
-// empty Type "prometheus". A taken UID or name is store.ErrConflict.
+// empty Type "prometheus". A taken UID or name is store.ErrConflict. It
+// bumps the generation, which other processes' data source lists follow.
 func (s *Store) CreateDataSource(ctx context.Context, d store.DataSource) (store.DataSource, error) {
 	if d.UID == "" {
 		d.UID = dbutil.NewUID()
@@ -54,8 +55,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		if err != nil {
 			return err
 		}
-		d.ID, err = res.LastInsertId()
-		return err
+		if d.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		return bump(ctx, tx) // data source caches follow the generation
 	})
 	if err != nil {
 		return store.DataSource{}, err

@@ -148,6 +148,11 @@ func ParseRequest(r *http.Request, endpoint, labelName string) (*Request, *Error
 	if endpoint == EndpointQuery || endpoint == EndpointQueryRange {
 		req.CSV = wantsCSV(r, query, body)
 	}
+	if q := req.Params.Get("query"); q != "" {
+		if perr := checkNesting(q); perr != nil {
+			return nil, perr
+		}
+	}
 	return req, nil
 }
 

@@ -27,6 +27,7 @@ import (
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/audit"
+	"github.com/promgate/promgate/internal/ratelog"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -407,10 +408,15 @@ func (a *Authenticator) failed(r *http.Request, ip string, s subject, now time.T
 		return
 	}
 	attrs := []any{"client", ip}
+	limitKey := "auth refusal " + ip
 	if s.kind == subjectCredential {
 		attrs = append(attrs, "key", s.name)
+		limitKey += " " + s.name
 	}
-	a.log.WarnContext(r.Context(), "further failing attempts refused for a while", attrs...)
+	// Each refusal is its own event for the rate-limited log: keyed by the
+	// message alone, one attacker's refusals would hide everyone else's.
+	ctx := ratelog.WithKey(r.Context(), limitKey)
+	a.log.WarnContext(ctx, "further failing attempts refused for a while", attrs...)
 }
 
 // verifyCredential resolves a well-formed key:token to a principal.

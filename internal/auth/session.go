@@ -11,6 +11,7 @@ import (
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/audit"
+	"github.com/promgate/promgate/internal/ratelog"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -76,7 +77,8 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 	}()
 	fail := func(target, detail string) (*access.Principal, string, error) {
 		if res.counts.tripped() {
-			a.log.WarnContext(ctx, "further failing attempts refused for a while", "client", ip)
+			// Keyed per address, as in Authenticator.failed.
+			a.log.WarnContext(ratelog.WithKey(ctx, "auth refusal "+ip), "further failing attempts refused for a while", "client", ip)
 		}
 		a.audit.Write(ctx, audit.Actor{Name: "anonymous", RemoteAddr: ip}, "login.failure", target, detail)
 		return nil, "", ErrLoginFailed

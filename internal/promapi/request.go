@@ -165,6 +165,11 @@ func ParseRequest(r *http.Request, endpoint Endpoint, labelName string) (*Reques
 	if endpoint == EndpointQuery || endpoint == EndpointQueryRange {
 		req.CSV = wantsCSV(r, query, body)
 	}
+	if q := req.Params.Get("query"); q != "" {
+		if perr := checkNesting(q); perr != nil {
+			return nil, perr
+		}
+	}
 	return req, nil
 }
 

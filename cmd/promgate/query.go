@@ -30,6 +30,7 @@ type queryCmd struct {
 	labels          string
 	spreadsheet     bool
 	maxSamples      int
+	maxColumns      int
 	timeout         time.Duration
 	title           string
 	width, height   int
@@ -102,6 +103,7 @@ func (c *queryCmd) flags(stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.output, "o", "", "shorthand for --output")
 	fs.StringVar(&c.labels, "labels", "", "comma-separated label columns, in this order (default: the sorted union)")
 	fs.BoolVar(&c.spreadsheet, "spreadsheet", false, "escape text cells starting with = + - @ for spreadsheets (csv, tsv; wide always does)")
+	fs.IntVar(&c.maxColumns, "max-columns", export.DefaultMaxColumns, "most label columns of csv, tsv and table (each label name is a column of every row)")
 	fs.IntVar(&c.maxSamples, "max-samples", export.DefaultMaxSamples, "most samples held in memory by table, wide, png, svg and merged json")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "timeout of each request (0: none)")
 	if c.isRng {
@@ -285,6 +287,7 @@ func (c *queryCmd) options() (export.Options, error) {
 	opt := export.Options{
 		Spreadsheet: c.spreadsheet,
 		MaxSamples:  c.maxSamples,
+		MaxColumns:  c.maxColumns,
 		Title:       c.title,
 		Width:       c.width,
 		Height:      c.height,
@@ -308,6 +311,9 @@ func (c *queryCmd) options() (export.Options, error) {
 		if c.width < export.MinChartWidth || c.height < export.MinChartHeight || c.width > export.MaxChartSide || c.height > export.MaxChartSide {
 			return opt, usageError{fmt.Sprintf("--width and --height must be %dx%d to %d pixels", export.MinChartWidth, export.MinChartHeight, export.MaxChartSide)}
 		}
+	}
+	if c.maxColumns < 1 {
+		return opt, usageError{"--max-columns must be at least 1"}
 	}
 	if c.unit != "" {
 		u, err := export.ParseUnit(c.unit)

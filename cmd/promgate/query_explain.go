@@ -34,6 +34,14 @@ func explainQueryError(ctx context.Context, c *export.Client, err error) error {
 	if hint := connectionHint(c, err); hint != "" {
 		return &explainedError{err: err, hint: hint}
 	}
+	var ce *export.ColumnsError
+	if errors.As(err, &ce) {
+		hint := "\npick the columns with --labels (e.g. --labels job,instance), or raise --max-columns"
+		if ce.Fixed {
+			hint = "\nask for fewer --labels, or raise --max-columns"
+		}
+		return &explainedError{err: err, hint: hint}
+	}
 	var ae *export.APIError
 	if !errors.As(err, &ae) {
 		return err

@@ -198,6 +198,9 @@ func (e *Exporter) run(ctx context.Context, w io.Writer, opt Options, n int, fet
 	if (opt.Format == PNG || opt.Format == SVG) && !isRange {
 		return ErrChartNeedsRange
 	}
+	if opt.Labels != nil && len(opt.Labels) > opt.maxColumns() && (opt.Format.streams() || opt.Format == Table) {
+		return &ColumnsError{Max: opt.maxColumns(), Fixed: true}
+	}
 
 	conc := e.Concurrency
 	if conc <= 0 {
@@ -367,7 +370,7 @@ func (e *Exporter) streamJob(ctx context.Context, j *job, fetch fetchFunc, hdr *
 			j.err = err
 			return
 		}
-		u := newLabelUnion()
+		u := newLabelUnion(opt.maxColumns())
 		if err := decodeResponse(r, u, decodeOptions{labelsOnly: true}); err != nil {
 			j.err = err
 			return

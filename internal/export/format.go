@@ -25,6 +25,12 @@
 // queries, short ranges) always gets the exact union, like the script.
 // Options.Labels fixes the columns up front and drops other labels.
 //
+// Every row repeats every label column, so the output grows as rows × label
+// names: a small answer whose series each carry a different label name would
+// become hundreds of megabytes. csv, tsv and table therefore refuse more than
+// Options.MaxColumns label columns (DefaultMaxColumns) with a ColumnsError,
+// found while reading the label names, before any row is written.
+//
 // Lines end in \n; quoting is minimal (fields holding a
 // comma, quote, CR or LF are quoted, quotes doubled), as Python's csv does.
 package export
@@ -106,6 +112,27 @@ func (f Format) streams() bool { return f == CSV || f == TSV }
 // DefaultMaxSamples bounds the formats that hold the whole result (about 16 MiB of samples).
 const DefaultMaxSamples = 1_000_000
 
+// DefaultMaxColumns bounds the label columns of csv, tsv and table. Real
+// series carry a handful of labels, rarely over 30, and a query over many
+// metrics or jobs might reach a few hundred distinct names; a thousand
+// columns is already past what a spreadsheet or a reader can use, while
+// the 20,000 of a hostile result made a 1 MB answer a 400 MB CSV.
+const DefaultMaxColumns = 1000
+
+// ColumnsError reports a result with more distinct label names than the
+// label columns allowed (Options.MaxColumns).
+type ColumnsError struct {
+	Max   int  // the bound
+	Fixed bool // the columns were given (Options.Labels), not found in the result
+}
+
+func (e *ColumnsError) Error() string {
+	if e.Fixed {
+		return fmt.Sprintf("more than %d label columns asked for (at most %d)", e.Max, e.Max)
+	}
+	return fmt.Sprintf("the result has more than %d distinct label names, each a column of every CSV row (at most %d)", e.Max, e.Max)
+}
+
 // Options controls how a result is written.
 type Options struct {
 	Format Format
@@ -116,6 +143,9 @@ type Options struct {
 	// Labels fixes the label columns (in this order) instead of the union of
 	// the result; labels outside it are left out.
 	Labels []string
+	// MaxColumns bounds the label columns of csv, tsv and table; 0 means
+	// DefaultMaxColumns.
+	MaxColumns int
 	// MaxSamples bounds table, wide, png, svg and merged json; 0 means DefaultMaxSamples.
 	MaxSamples int
 	// Title, Width and Height are for charts (pixels; 0 means 1200x600).
@@ -126,6 +156,13 @@ type Options struct {
 	// Start and End are a chart's x axis; zero: the data's extent.
 	// Exporter.Range sets them to the range asked for.
 	Start, End time.Time
+}
+
+func (o Options) maxColumns() int {
+	if o.MaxColumns > 0 {
+		return o.MaxColumns
+	}
+	return DefaultMaxColumns
 }
 
 func (o Options) maxSamples() int {

@@ -32,7 +32,11 @@ func WritePromQL(w io.Writer, format Format, v parser.Value) error {
 		return WriteResult(w, Options{Format: format}, r)
 	}
 	bw := bufio.NewWriterSize(w, rowBufSize)
-	rw := newRowWriter(format, Options{}, promqlLabels(v), false, writerFlush(bw))
+	names, err := promqlLabels(v, DefaultMaxColumns)
+	if err != nil {
+		return err
+	}
+	rw := newRowWriter(format, Options{}, names, false, writerFlush(bw))
 	if err := rw.header(); err != nil {
 		return err
 	}
@@ -45,26 +49,34 @@ func WritePromQL(w io.Writer, format Format, v parser.Value) error {
 	return bw.Flush()
 }
 
-func promqlLabels(v parser.Value) []string {
-	u := newLabelUnion()
-	add := func(ls labels.Labels) {
+func promqlLabels(v parser.Value, max int) ([]string, error) {
+	u := newLabelUnion(max)
+	add := func(ls labels.Labels) error {
 		ls.Range(func(l labels.Label) {
 			if l.Name != metricNameLabel {
 				u.names[l.Name] = struct{}{}
 			}
 		})
+		if len(u.names) > max {
+			return &ColumnsError{Max: max}
+		}
+		return nil
 	}
 	switch v := v.(type) {
 	case promql.Vector:
 		for _, s := range v {
-			add(s.Metric)
+			if err := add(s.Metric); err != nil {
+				return nil, err
+			}
 		}
 	case promql.Matrix:
 		for _, s := range v {
-			add(s.Metric)
+			if err := add(s.Metric); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return u.sorted()
+	return u.sorted(), nil
 }
 
 func toMetric(ls labels.Labels, m Metric) Metric {

@@ -239,12 +239,16 @@ func appendTSVField(b, f []byte) []byte {
 }
 
 // labelUnion collects the sorted label names of a result, without __name__.
+// Past max names it fails with a ColumnsError, so the reading stops there.
 type labelUnion struct {
 	names   map[string]struct{}
 	nSeries int
+	max     int
 }
 
-func newLabelUnion() *labelUnion { return &labelUnion{names: map[string]struct{}{}} }
+func newLabelUnion(max int) *labelUnion {
+	return &labelUnion{names: map[string]struct{}{}, max: max}
+}
 
 func (u *labelUnion) begin(string) error { return nil }
 func (u *labelUnion) series(m Metric) error {
@@ -253,6 +257,9 @@ func (u *labelUnion) series(m Metric) error {
 		if l.Name != metricNameLabel {
 			u.names[l.Name] = struct{}{}
 		}
+	}
+	if len(u.names) > u.max {
+		return &ColumnsError{Max: u.max}
 	}
 	return nil
 }

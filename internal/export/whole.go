@@ -20,7 +20,7 @@ func WriteResult(w io.Writer, opt Options, r *Result) error {
 	case JSON:
 		return writeJSON(w, r)
 	case Table:
-		return writeTable(w, r)
+		return writeTable(w, opt, r)
 	case Wide:
 		return writeWide(w, r)
 	case PNG, SVG:
@@ -29,15 +29,20 @@ func WriteResult(w io.Writer, opt Options, r *Result) error {
 	return fmt.Errorf("unknown format %q", opt.Format)
 }
 
-func resultLabels(opt Options, r *Result) []string {
+func resultLabels(opt Options, r *Result) ([]string, error) {
 	if opt.Labels != nil {
-		return opt.Labels
+		if len(opt.Labels) > opt.maxColumns() {
+			return nil, &ColumnsError{Max: opt.maxColumns(), Fixed: true}
+		}
+		return opt.Labels, nil
 	}
-	u := newLabelUnion()
+	u := newLabelUnion(opt.maxColumns())
 	for _, s := range r.Series {
-		_ = u.series(s.Metric)
+		if err := u.series(s.Metric); err != nil {
+			return nil, err
+		}
 	}
-	return u.sorted()
+	return u.sorted(), nil
 }
 
 func writeRowsFromResult(w io.Writer, opt Options, r *Result) error {
@@ -45,7 +50,11 @@ func writeRowsFromResult(w io.Writer, opt Options, r *Result) error {
 	if format == "" {
 		format = CSV
 	}
-	rw := newRowWriter(format, opt, resultLabels(opt, r), false, writerFlush(w))
+	labels, err := resultLabels(opt, r)
+	if err != nil {
+		return err
+	}
+	rw := newRowWriter(format, opt, labels, false, writerFlush(w))
 	if err := rw.header(); err != nil {
 		return err
 	}
@@ -217,8 +226,11 @@ func tableCell(s string) string {
 
 // writeTable writes an aligned table for a terminal: time in RFC 3339 UTC
 // rather than epoch seconds, since a person reads it.
-func writeTable(w io.Writer, r *Result) error {
-	labels := resultLabels(Options{}, r)
+func writeTable(w io.Writer, opt Options, r *Result) error {
+	labels, err := resultLabels(Options{MaxColumns: opt.MaxColumns}, r)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	hdr := append([]string{"NAME", "TIME", "VALUE"}, labels...)
 	fmt.Fprintln(tw, strings.Join(hdr, "\t"))

@@ -50,7 +50,10 @@ func (s *Server) serveCSV(w http.ResponseWriter, r *http.Request, ds datasource.
 		}{gz, resp.Body}
 	}
 	out := &csvWriter{w: w}
-	exp := export.Exporter{Options: export.Options{Format: export.CSV}}
+	// Label columns are bounded (export.DefaultMaxColumns): every row
+	// repeats them all, so one writer's label names must not multiply
+	// every reader's CSV.
+	exp := export.Exporter{Options: export.Options{Format: export.CSV, MaxColumns: export.DefaultMaxColumns}}
 	err = exp.Convert(ctx, out, body, req.Endpoint == promapi.EndpointQueryRange)
 	if err == nil || r.Context().Err() != nil || errors.Is(err, syscall.EPIPE) {
 		return // done, or the caller went away
@@ -58,6 +61,14 @@ func (s *Server) serveCSV(w http.ResponseWriter, r *http.Request, ds datasource.
 	var pe *panics.Error
 	if errors.As(err, &pe) || errors.As(src.err, &pe) {
 		panic(pe) // the converter or the data source panicked: ServeHTTP answers and reports it
+	}
+	var ce *export.ColumnsError
+	if errors.As(err, &ce) && !out.started {
+		// The answer is fine, only its CSV shape is not: 422 execution, as
+		// Prometheus answers a query whose result is too large to serve.
+		promapi.WriteError(w, http.StatusUnprocessableEntity, promapi.ErrExecution,
+			ce.Error()+"; aggregate the labels away (sum by (...)) or ask for JSON")
+		return
 	}
 	if !out.started {
 		var perr *promapi.Error

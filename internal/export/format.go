@@ -130,7 +130,7 @@ func (e *ColumnsError) Error() string {
 	if e.Fixed {
 		return fmt.Sprintf("more than %d label columns asked for (at most %d)", e.Max, e.Max)
 	}
-	return fmt.Sprintf("the result has more than %d distinct label names, each a column of every CSV row (at most %d)", e.Max, e.Max)
+	return fmt.Sprintf("the result has more than %d distinct label names, each a column of every row (at most %d)", e.Max, e.Max)
 }
 
 // Options controls how a result is written.

@@ -82,7 +82,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.m = manage.New(manage.Options{Store: st, Logger: logger, AccessChanged: e.a.Invalidate, Codec: datasource.NewCodec(box)})
+	codec := datasource.NewCodec(box)
+	remotes := datasource.NewSources(datasource.SourcesOptions{Store: st, Codec: codec, Logger: logger, Generation: e.a.Generation})
+	sources := datasource.NewRegistry(datasource.NewInProcess(embeddedInfo, http.NotFoundHandler()), remotes)
+	e.m = manage.New(manage.Options{Store: st, Logger: logger, AccessChanged: e.a.Invalidate, Codec: codec, DataSourcesChanged: remotes.Invalidate})
 	ds, err := e.m.CreateDataSource(context.Background(), audit.System, datasource.Settings{
 		UID: "prom-b", Name: "Prometheus B", URL: "http://127.0.0.1:1", Env: "prod", Site: "eu",
 	})
@@ -90,7 +93,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatalf("create data source 2: id %d, %v", ds.ID, err)
 	}
 	h := New(Options{
-		Store: st, Auth: e.a, Manage: e.m, Embedded: embeddedInfo, Logger: logger, ExternalURL: o.externalURL, TrustForwardedProto: o.trustProto,
+		Store: st, Auth: e.a, Manage: e.m, Sources: sources, Logger: logger, ExternalURL: o.externalURL, TrustForwardedProto: o.trustProto,
 	})
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(func() {

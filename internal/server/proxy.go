@@ -217,7 +217,7 @@ func (s *Server) serveDataSourceList(w http.ResponseWriter, r *http.Request) {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not read metrics")
 		return
 	}
-	infos, err := s.opts.Registry.List(r.Context())
+	infos, err := s.opts.Registry.List(r.Context(), p.MayUseDataSource)
 	if err != nil {
 		if !promapi.WriteServerError(w, err, "list data sources failed") {
 			s.opts.Logger.Error("list data sources", "err", err)
@@ -226,9 +226,6 @@ func (s *Server) serveDataSourceList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []grafanaDataSource{}
 	for _, in := range infos {
-		if !p.MayUseDataSource(in.ID) {
-			continue
-		}
 		out = append(out, grafanaDataSource{
 			ID: in.ID, UID: in.UID, OrgID: 1, Name: in.Name, Type: "prometheus", TypeName: "Prometheus",
 			Access: "proxy", URL: fmt.Sprintf("%s%d", ProxyPrefix, in.ID), IsDefault: in.Embedded, ReadOnly: true,

@@ -34,7 +34,7 @@ type Server struct {
 	// BaseURL is the embedded data source's proxy base with the credential
 	// as userinfo: BaseURL+"/api/v1/query" is a Prometheus API.
 	BaseURL string
-	logs    *syncBuffer
+	logs    *LogBuffer
 
 	dataDir string
 	srv     *http.Server
@@ -49,7 +49,7 @@ func WithDataDir(dir string) Option { return func(c *app.Config) { c.DataDir = d
 // Start starts promgate and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &LogBuffer{}
 	cfg := app.Config{
 		DataDir:          t.TempDir(),
 		OutOfOrderWindow: 365 * 24 * time.Hour, // tests backfill history in any order

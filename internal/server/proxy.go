@@ -52,9 +52,9 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not use this data source")
 		return
 	}
-	req, perr := promapi.ParseRequest(r, endpoint, labelName)
-	if perr != nil {
-		perr.Write(w)
+	req, err := promapi.ParseRequest(r, endpoint, labelName)
+	if err != nil {
+		promapi.WriteRequestError(w, err)
 		return
 	}
 	policy, err := p.Policy()
@@ -72,12 +72,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	defer done()
 	if policy != nil {
 		if err := policy.Confine(req); err != nil {
-			var perr *promapi.Error
-			if errors.As(err, &perr) {
-				perr.Write(w)
-			} else {
-				promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, err.Error())
-			}
+			promapi.WriteRequestError(w, err)
 			return
 		}
 		if req.Endpoint == promapi.EndpointMetadata {
@@ -256,9 +251,9 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "credential label selector is invalid")
 		return
 	}
-	msgType, perr := decideWrite(r.Header)
-	if perr != nil {
-		perr.Write(w)
+	msgType, err := decideWrite(r.Header)
+	if err != nil {
+		promapi.WriteRequestError(w, err)
 		return
 	}
 	// The receiver reads whole bodies into memory: bound them.
@@ -272,8 +267,8 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("remote_write body is larger than the limit of %d bytes", s.opts.MaxWriteBytes))
 		return
 	}
-	if perr := checkWriteBody(body); perr != nil {
-		perr.Write(w)
+	if err := checkWriteBody(body); err != nil {
+		promapi.WriteRequestError(w, err)
 		return
 	}
 	if policy != nil {

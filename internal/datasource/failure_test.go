@@ -14,6 +14,7 @@ import (
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
 // bigJSON is a valid Prometheus answer of about n bytes, longer than what
@@ -33,7 +34,7 @@ func bigJSON(n int) string {
 
 func TestProxyBackendDown(t *testing.T) {
 	front := promtest.Start(t)
-	addr := promtest.FreeAddr(t)
+	addr := testkit.FreeAddr(t)
 	ds := promtest.AddDataSource(t, front, map[string]any{"name": "down", "url": "http://" + addr, "env": "test", "basicAuthUser": "u", "basicAuthPassword": "down-password-xyz"})
 	status, body := front.Owner().Do(t, http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/query?query=up", nil)
 	e := promtest.DecodeError(t, body)
@@ -137,7 +138,7 @@ func TestProxyBackendAnswers(t *testing.T) {
 			front, rec, ds := promtest.StartRecorded(t, tc.handle, nil)
 			req, _ := http.NewRequest(http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/query?query=up", nil)
 			req.SetBasicAuth(front.Key, front.Token)
-			resp, err := promtest.HTTPClient().Do(req)
+			resp, err := testkit.HTTPClient().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -264,7 +265,7 @@ func TestCSVFromBrokenBackend(t *testing.T) {
 				if how == "Accept: text/csv" {
 					req.Header.Set("Accept", "text/csv")
 				}
-				resp, err := promtest.HTTPClient().Do(req)
+				resp, err := testkit.HTTPClient().Do(req)
 				if err != nil {
 					t.Fatalf("no answer: %v", err)
 				}

@@ -14,7 +14,9 @@ import (
 	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/manage"
+	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
 // loginSession logs a user in over HTTP and returns a promtest.Caller with the
@@ -47,7 +49,7 @@ func postLogin(t *testing.T, s *promtest.Server, login, password string) (int, [
 	body, _ := json.Marshal(map[string]string{"login": login, "password": password})
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/api-server/v1/login", strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := promtest.HTTPClient().Do(req)
+	resp, err := testkit.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +102,7 @@ func TestAPIPermissionMatrix(t *testing.T) {
 	}
 
 	var n atomic.Int64
-	newDS := func() promtest.DataSourceView {
+	newDS := func() mgmtapi.View {
 		return promtest.AddDataSource(t, front, map[string]any{"name": fmt.Sprintf("ds%d", n.Add(1)), "url": rec.URL, "env": "prod"})
 	}
 	settings := func() map[string]any {
@@ -180,7 +182,7 @@ func TestAPIPermissionMatrix(t *testing.T) {
 				}
 				return
 			}
-			var v promtest.DataSourceView
+			var v mgmtapi.View
 			promtest.DecodeData(t, out, &v)
 			if shown, want := v.URL != "", w.role == access.RoleOwner; shown != want {
 				t.Fatalf("url shown: %v, want %v: %s", shown, want, out)

@@ -12,6 +12,7 @@ import (
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/datasource/dstest"
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testkit"
 	"github.com/promgate/promgate/internal/testpeer"
 )
 
@@ -24,7 +25,7 @@ func realPrometheus(t *testing.T) *dstest.Prometheus {
 	if err != nil {
 		testpeer.Missing(t, testpeer.Prometheus, err.Error())
 	}
-	p, err := dstest.StartPrometheus(promtest.Context(t), bin, t.TempDir())
+	p, err := dstest.StartPrometheus(testkit.Context(t), bin, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func seedSeries(now time.Time) []dstest.Series {
 func TestRealPrometheus(t *testing.T) {
 	prom := realPrometheus(t)
 	now := time.Now().Truncate(time.Minute)
-	if err := dstest.RemoteWrite(promtest.Context(t), prom.URL+"/api/v1/write", "", "", seedSeries(now)); err != nil {
+	if err := dstest.RemoteWrite(testkit.Context(t), prom.URL+"/api/v1/write", "", "", seedSeries(now)); err != nil {
 		t.Fatal(err)
 	}
 	front := promtest.Start(t)
@@ -103,7 +104,7 @@ func TestSubqueriesWithoutStepMatchPrometheus(t *testing.T) {
 		if strings.HasPrefix(target, front.URL) {
 			user, password = front.Key, front.Token
 		}
-		if err := dstest.RemoteWrite(promtest.Context(t), target, user, password, seedSeries(now)); err != nil {
+		if err := dstest.RemoteWrite(testkit.Context(t), target, user, password, seedSeries(now)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
 // endpointCase is one read request, asked of the backend directly and
@@ -88,7 +90,7 @@ func seedBackend(t testing.TB, s *promtest.Server, now time.Time) {
 
 // twoPromgates starts backend B with data and front A with a data source
 // pointing at B's proxy path for its embedded store, using B's credential.
-func twoPromgates(t *testing.T) (front, back *promtest.Server, ds promtest.DataSourceView, now time.Time) {
+func twoPromgates(t *testing.T) (front, back *promtest.Server, ds mgmtapi.View, now time.Time) {
 	now = time.Now().Truncate(time.Minute)
 	back = promtest.Start(t)
 	seedBackend(t, back, now)
@@ -140,14 +142,14 @@ func TestProxyPrometheusClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := v1.NewAPI(c)
-	v, _, _, err := api.Query(promtest.Context(t), `count(http_requests_total)`, now)
+	v, _, _, err := api.Query(testkit.Context(t), `count(http_requests_total)`, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if vec := v.(model.Vector); len(vec) != 1 || vec[0].Value != 9 {
 		t.Fatalf("count = %v, want 9", v)
 	}
-	_, _, _, err = api.Query(promtest.Context(t), `sum(`, now)
+	_, _, _, err = api.Query(testkit.Context(t), `sum(`, now)
 	if err == nil || !strings.Contains(err.Error(), "bad_data") {
 		t.Fatalf("bad query error = %v, want bad_data", err)
 	}

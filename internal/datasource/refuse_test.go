@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
 // TestProxyRefuses: each request is refused before any byte reaches the
@@ -64,7 +65,7 @@ func TestProxyRefuses(t *testing.T) {
 				t.Fatal(err)
 			}
 			req.SetBasicAuth(front.Key, front.Token)
-			resp, err := promtest.HTTPClient().Do(req)
+			resp, err := testkit.HTTPClient().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/promtest"
 	"github.com/promgate/promgate/internal/server"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
 const dsAPI = mgmtapi.DataSourcesPrefix
@@ -128,7 +129,7 @@ func TestAPISessionCSRF(t *testing.T) {
 	front := promtest.Start(t)
 	req, _ := http.NewRequest(http.MethodPost, front.URL+"/api-server/v1/login", strings.NewReader(`{"login":"admin","password":"`+promtest.OwnerPassword+`"}`))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := promtest.HTTPClient().Do(req)
+	resp, err := testkit.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func TestAPIChangesApplyNextRequest(t *testing.T) {
 	if status, out := front.Owner().Do(t, http.MethodGet, query, nil); status != 404 {
 		t.Fatalf("query after delete: %d %s", status, out)
 	}
-	events, err := front.App.Store.ListAudit(promtest.Context(t), 100)
+	events, err := front.App.Store.ListAudit(testkit.Context(t), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestAPITestConnection(t *testing.T) {
 		{"working promgate", map[string]any{"url": backURL, "basicAuthUser": back.Key, "basicAuthPassword": back.Token}, true, "Data source is working: Prometheus test"},
 		{"wrong password", map[string]any{"url": backURL, "basicAuthUser": back.Key, "basicAuthPassword": "wrong-password"}, false, "HTTP 401 from backend: invalid credentials; check the basic auth"},
 		{"no credentials", map[string]any{"url": backURL}, false, "HTTP 401 from backend"},
-		{"closed port", map[string]any{"url": "http://" + promtest.FreeAddr(t)}, false, "Cannot reach the data source: dial: connection refused"},
+		{"closed port", map[string]any{"url": "http://" + testkit.FreeAddr(t)}, false, "Cannot reach the data source: dial: connection refused"},
 		{"unknown host", map[string]any{"url": "http://nonexistent.invalid:9090"}, false, "Cannot reach the data source"},
 		{"no buildinfo, query works", map[string]any{"url": noBuildinfo.URL}, true, "answered the query 1+1 (no build info: HTTP 404)"},
 		{"not Prometheus", map[string]any{"url": html.URL}, false, "not the Prometheus API"},
@@ -322,7 +323,7 @@ func TestAPITestConnection(t *testing.T) {
 func TestSecretsNeverShown(t *testing.T) {
 	const password, token = "pw-Zx9-never-shown", "tok-Qy7-never-shown"
 	front, rec, ds := promtest.StartRecorded(t, promtest.Reply(500, "text/plain", "boom"), map[string]any{"basicAuthPassword": password})
-	bearer := promtest.AddDataSource(t, front, map[string]any{"name": "bearer", "url": "http://" + promtest.FreeAddr(t), "env": "prod", "bearerToken": token})
+	bearer := promtest.AddDataSource(t, front, map[string]any{"name": "bearer", "url": "http://" + testkit.FreeAddr(t), "env": "prod", "bearerToken": token})
 	_ = rec
 	c := front.Owner()
 	var bodies [][]byte

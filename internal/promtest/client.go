@@ -2,7 +2,6 @@ package promtest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -11,30 +10,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/promgate/promgate/internal/mgmtapi"
+	"github.com/promgate/promgate/internal/testkit"
 )
-
-// HTTPClient returns a client with a bound on every request a test makes.
-func HTTPClient() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
-
-// Context returns a context that ends with the test or after a minute.
-func Context(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// FreeAddr returns a 127.0.0.1 address nothing listens on (at the time).
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
 
 // Caller is one way of calling the API: a key and token, or a session
 // cookie with its CSRF token, plus extra headers.
@@ -85,7 +64,7 @@ func (c Caller) Do(t testing.TB, method, url string, body any) (int, []byte) {
 	for k, v := range c.Header {
 		req.Header[k] = v
 	}
-	resp, err := HTTPClient().Do(req)
+	resp, err := testkit.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -95,22 +74,6 @@ func (c Caller) Do(t testing.TB, method, url string, body any) (int, []byte) {
 		t.Fatalf("%s %s: read body: %v", method, url, err)
 	}
 	return resp.StatusCode, out
-}
-
-// DataSourceView is the management API's answer for one data source.
-type DataSourceView struct {
-	ID                   int64             `json:"id"`
-	UID                  string            `json:"uid"`
-	Name                 string            `json:"name"`
-	URL                  string            `json:"url"`
-	Env                  string            `json:"env"`
-	Site                 string            `json:"site"`
-	BasicAuthUser        string            `json:"basicAuthUser"`
-	HasBasicAuthPassword *bool             `json:"hasBasicAuthPassword"`
-	HasBearerToken       *bool             `json:"hasBearerToken"`
-	Headers              map[string]string `json:"headers"`
-	TimeoutSeconds       float64           `json:"timeoutSeconds"`
-	Embedded             bool              `json:"embedded"`
 }
 
 // DecodeData decodes a success answer's data into v.
@@ -129,13 +92,13 @@ func DecodeData(t testing.TB, body []byte, v any) {
 }
 
 // AddDataSource creates a data source on s through the API.
-func AddDataSource(t testing.TB, s *Server, in map[string]any) DataSourceView {
+func AddDataSource(t testing.TB, s *Server, in map[string]any) mgmtapi.View {
 	t.Helper()
 	status, body := s.Owner().Do(t, http.MethodPost, s.URL+"/api-server/v1/datasources", in)
 	if status != http.StatusCreated {
 		t.Fatalf("create data source: %d %s", status, body)
 	}
-	var v DataSourceView
+	var v mgmtapi.View
 	DecodeData(t, body, &v)
 	return v
 }
@@ -217,7 +180,7 @@ func (r *Recorder) Reset() {
 // StartRecorded starts a promgate whose data source points at a fake
 // backend (a Recorder answering with handle) that records everything it
 // receives; extra is laid over the data source settings.
-func StartRecorded(t testing.TB, handle http.HandlerFunc, extra map[string]any) (*Server, *Recorder, DataSourceView) {
+func StartRecorded(t testing.TB, handle http.HandlerFunc, extra map[string]any) (*Server, *Recorder, mgmtapi.View) {
 	t.Helper()
 	rec := NewRecorder(t, handle)
 	front := Start(t)

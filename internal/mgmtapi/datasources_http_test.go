@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -403,5 +404,69 @@ func TestWrongSecretKey(t *testing.T) {
 	}
 	if status, out := front.Owner().Do(t, http.MethodGet, fmt.Sprintf("%s%s%d/api/v1/query?query=up", front.URL, server.ProxyPrefix, ds.ID), nil); status != 200 {
 		t.Fatalf("after re-entering the secret: %d %s", status, out)
+	}
+}
+
+// TestOneDataSourceList: the Grafana-shaped list, the management API's
+// list and the endpoint URLs show the same data sources in the same order,
+// for a caller who may use every data source and for one limited to some.
+func TestOneDataSourceList(t *testing.T) {
+	front := promtest.Start(t)
+	a := promtest.AddDataSource(t, front, map[string]any{"name": "a", "url": "http://127.0.0.1:1", "env": "prod"})
+	b := promtest.AddDataSource(t, front, map[string]any{"name": "b", "url": "http://127.0.0.1:2", "env": "dev"})
+	status, body := front.Owner().Do(t, http.MethodPost, front.URL+"/api-server/v1/global-credentials",
+		map[string]any{"name": "limited", "role": "VIEWER", "dataSourceIds": []int64{b.ID}})
+	if status != http.StatusCreated && status != http.StatusOK {
+		t.Fatalf("create limited credential: %d %s", status, body)
+	}
+	var limited struct{ Key, Token string }
+	promtest.DecodeData(t, body, &limited)
+
+	ids := func(t *testing.T, c promtest.Caller, path string, grafana bool) []int64 {
+		t.Helper()
+		status, body := c.Do(t, http.MethodGet, front.URL+path, nil)
+		if status != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, status, body)
+		}
+		var list []struct{ ID int64 }
+		if grafana { // Grafana's list is a bare array
+			if err := json.Unmarshal(body, &list); err != nil {
+				t.Fatalf("%s: %v: %s", path, err, body)
+			}
+		} else {
+			promtest.DecodeData(t, body, &list)
+		}
+		out := []int64{}
+		for _, d := range list {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name      string
+		c         promtest.Caller
+		endpoints bool // the caller may view the endpoint URLs
+		want      []int64
+	}{
+		{"every data source", front.Owner(), true, []int64{1, a.ID, b.ID}},
+		{"limited to one", promtest.Caller{Key: limited.Key, Token: limited.Token}, false, []int64{b.ID}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, l := range []struct {
+				path    string
+				grafana bool
+			}{
+				{"/api-server/v1/grafana/api/datasources", true},
+				{dsAPI, false},
+				{"/api-server/v1/endpoints", false},
+			} {
+				if l.path == "/api-server/v1/endpoints" && !tc.endpoints {
+					continue
+				}
+				if got := ids(t, tc.c, l.path, l.grafana); !slices.Equal(got, tc.want) {
+					t.Errorf("%s lists %v, want %v", l.path, got, tc.want)
+				}
+			}
+		})
 	}
 }

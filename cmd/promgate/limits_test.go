@@ -5,12 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/promgate/promgate/internal/testkit"
 )
 
 // TestServeQueryLimitFlags runs `promgate serve` with the query limit flags
@@ -18,39 +19,16 @@ import (
 // with Prometheus' 422 execution error (JSON and CSV alike), one under it
 // answers, and /metrics shows every limit.
 func TestServeQueryLimitFlags(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.FreeAddr(t)
 	dir := t.TempDir()
 	t.Setenv("PROMGATE_OWNER_PASSWORD", "")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--listen", addr, "--data-dir", dir,
-			"--query.max-samples", "1000", "--query.max-concurrency", "12",
-			"--query.max-concurrency-per-caller", "2", "--query.max-queued-per-caller", "1"}, nil, io.Discard, logs)
-	}()
+	ctx := context.Background()
+	srv := serveInTest(t, "--listen", addr, "--data-dir", dir,
+		"--query.max-samples", "1000", "--query.max-concurrency", "12",
+		"--query.max-concurrency-per-caller", "2", "--query.max-queued-per-caller", "1")
 	client := &http.Client{Timeout: 30 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get("http://" + addr + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready after 30s; logs:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	srv.waitReady(t, client, "http://"+addr)
 	var out bytes.Buffer
 	if err := run(ctx, []string{"admin", "credential", "create", "--data-dir", dir, "--global", "--role", "VIEWER", "--name", "limits", "--output", "json"}, nil, &out, io.Discard); err != nil {
 		t.Fatalf("admin credential create: %v", err)
@@ -104,13 +82,5 @@ func TestServeQueryLimitFlags(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not shut down within 30s")
-	}
+	srv.stop(t)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/promgate/promgate/internal/promtest"
 	"github.com/promgate/promgate/internal/server"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
 // TestQueryConnectionErrorsSayWhatToDo: when the CLI cannot talk to a server
@@ -22,11 +23,11 @@ func TestQueryConnectionErrorsSayWhatToDo(t *testing.T) {
 
 	pki := promtest.NewPKI(t)
 	webConfig := writeWebConfig(t, pki, "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n")
-	tlsAddr := freeAddr(t)
+	tlsAddr := testkit.FreeAddr(t)
 	startServeTLS(t, tlsAddr, tlsClient(pki.ClientTLS()), "https://"+tlsAddr, "--web.config.file", webConfig)
 	tlsKey, tlsToken := createGlobalViewer(t)
 
-	closed := freeAddr(t)
+	closed := testkit.FreeAddr(t)
 	tests := []struct {
 		name, url, key, token string
 		want                  []string

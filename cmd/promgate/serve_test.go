@@ -5,67 +5,88 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/promgate/promgate/internal/testkit"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// serving is one `promgate serve` a test runs in-process.
+type serving struct {
+	logs   *testkit.LogBuffer
+	cancel context.CancelFunc
+	ended  chan struct{}
+	err    error // run's result, once ended is closed
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+// serveInTest runs `promgate serve args...` until stop (or the test's end).
+func serveInTest(t *testing.T, args ...string) *serving {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &serving{logs: &testkit.LogBuffer{}, cancel: cancel, ended: make(chan struct{})}
+	go func() {
+		defer close(s.ended)
+		s.err = run(ctx, append([]string{"serve"}, args...), nil, io.Discard, s.logs)
+	}()
+	t.Cleanup(cancel)
+	return s
 }
 
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+// waitReady waits up to 30 s until client sees /-/ready at baseURL answer 200.
+func (s *serving) waitReady(t *testing.T, client *http.Client, baseURL string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := client.Get(baseURL + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-s.ended:
+			t.Fatalf("serve ended before it was ready: %v\n%s", s.err, s.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after 30s (last error %v); logs:\n%s", err, s.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop shuts serve down and checks that it returned nil within 30 s.
+func (s *serving) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	select {
+	case <-s.ended:
+		if s.err != nil {
+			t.Errorf("serve returned %v\nlogs:\n%s", s.err, s.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("serve did not shut down within 30s")
+	}
 }
 
 // TestServeEndToEnd runs `promgate serve` as a user would, makes a
 // credential with `promgate admin`, asks the reference's curl-shaped URL
 // for `up`, and shuts down gracefully.
 func TestServeEndToEnd(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.FreeAddr(t)
 	dir := t.TempDir()
 	t.Setenv("PROMGATE_DATA_DIR", dir) // environment instead of a flag
 	t.Setenv("PROMGATE_OWNER_PASSWORD", "")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--listen", addr}, nil, io.Discard, logs) }()
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready after 30s; logs:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	ctx := context.Background()
+	srv := serveInTest(t, "--listen", addr)
+	logs := srv.logs
+	srv.waitReady(t, http.DefaultClient, "http://"+addr)
 	pw, err := os.ReadFile(filepath.Join(dir, "initial-owner-password"))
 	if err != nil || len(bytes.TrimSpace(pw)) < 12 {
 		t.Fatalf("initial owner password file: %q, %v", pw, err)
@@ -95,15 +116,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatal("a token was logged")
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not shut down within 30s")
-	}
+	srv.stop(t)
 }
 
 func TestServeFlagErrors(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/promtest"
 	"github.com/promgate/promgate/internal/server"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
 const tlsTestPassword = "tls-test-owner-password"
@@ -30,50 +31,16 @@ func tlsClient(cfg *tls.Config) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}
 }
 
-// startServe runs `promgate serve --listen addr args...` in its own data dir
+// startServeTLS runs `promgate serve --listen addr args...` in its own data dir
 // until the test ends, and waits until client sees /-/ready at baseURL.
-func startServeTLS(t *testing.T, addr string, client *http.Client, baseURL string, args ...string) *lockedBuffer {
+func startServeTLS(t *testing.T, addr string, client *http.Client, baseURL string, args ...string) *testkit.LogBuffer {
 	t.Helper()
 	t.Setenv("PROMGATE_DATA_DIR", t.TempDir())
 	t.Setenv("PROMGATE_OWNER_PASSWORD", tlsTestPassword)
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &lockedBuffer{}
-	done := make(chan struct{})
-	var serveErr error
-	go func() {
-		defer close(done)
-		serveErr = run(ctx, append([]string{"serve", "--listen", addr}, args...), nil, io.Discard, logs)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-			if serveErr != nil {
-				t.Errorf("serve returned %v", serveErr)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not shut down within 30s")
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get(baseURL + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return logs
-			}
-		}
-		select {
-		case <-done:
-			t.Fatalf("serve ended before it was ready: %v\n%s", serveErr, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready after 30s (last error %v); logs:\n%s", err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	srv := serveInTest(t, append([]string{"--listen", addr}, args...)...)
+	t.Cleanup(func() { srv.stop(t) })
+	srv.waitReady(t, client, baseURL)
+	return srv.logs
 }
 
 // createCredential makes a global VIEWER credential with `promgate admin`
@@ -134,7 +101,7 @@ http_server_config:
   headers:
     Strict-Transport-Security: max-age=63072000
 `)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	client := tlsClient(pki.ClientTLS())
 	logs := startServeTLS(t, addr, client, "https://"+addr, "--web.config.file", webConfig)
 	key, token := createGlobalViewer(t)
@@ -259,7 +226,7 @@ func TestServeTLSClientCertificates(t *testing.T) {
   client_auth_type: RequireAndVerifyClientCert
   client_ca_file: ca.pem
 `)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	withCert := tlsClient(pki.ClientTLS(pki.ClientCert))
 	startServeTLS(t, addr, withCert, "https://"+addr, "--web.config.file", webConfig)
 	key, token := createGlobalViewer(t)
@@ -322,11 +289,8 @@ func TestServePlaintextWarning(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.listen, func(t *testing.T) {
 			t.Setenv("PROMGATE_DATA_DIR", t.TempDir())
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			logs := &lockedBuffer{}
-			done := make(chan error, 1)
-			go func() { done <- run(ctx, []string{"serve", "--listen", tt.listen}, nil, io.Discard, logs) }()
+			srv := serveInTest(t, "--listen", tt.listen)
+			logs := srv.logs
 			deadline := time.Now().Add(30 * time.Second)
 			for !strings.Contains(logs.String(), "promgate listening") {
 				if time.Now().After(deadline) {
@@ -334,15 +298,7 @@ func TestServePlaintextWarning(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("serve returned %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("serve did not shut down within 30s")
-			}
+			srv.stop(t)
 			n := strings.Count(logs.String(), plaintextWarning)
 			if tt.warn && (n != 1 || !strings.Contains(logs.String(), "level=WARN")) || !tt.warn && n != 0 {
 				t.Fatalf("%d warnings, want warn=%v:\n%s", n, tt.warn, logs.String())

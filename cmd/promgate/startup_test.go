@@ -12,21 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
-)
 
-// freeAddr returns a 127.0.0.1 address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
+	"github.com/promgate/promgate/internal/testkit"
+)
 
 // serveResult is how one `promgate serve` attempt ended.
 type serveResult struct {
@@ -42,7 +33,7 @@ type serveResult struct {
 func serveMustFail(t *testing.T, args ...string) serveResult {
 	t.Helper()
 	t.Setenv("PROMGATE_OWNER_PASSWORD", "")
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	hasListen := false
 	for _, a := range args {
 		if a == "--listen" || strings.HasPrefix(a, "--listen=") {
@@ -54,7 +45,7 @@ func serveMustFail(t *testing.T, args ...string) serveResult {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &lockedBuffer{}
+	logs := &testkit.LogBuffer{}
 	done := make(chan serveResult, 1)
 	start := time.Now()
 	go func() {
@@ -114,42 +105,12 @@ func ready(addr string) bool {
 func startServe(t *testing.T, dir string, extra ...string) (addr string, stop func()) {
 	t.Helper()
 	t.Setenv("PROMGATE_OWNER_PASSWORD", "")
-	addr = freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &lockedBuffer{}
-	done := make(chan error, 1)
-	args := append([]string{"serve", "--listen", addr, "--data-dir", dir}, extra...)
-	go func() { done <- run(ctx, args, nil, io.Discard, logs) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v\nlogs:\n%s", err, logs.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("serve did not stop within 30s")
-		}
-	}
+	addr = testkit.FreeAddr(t)
+	srv := serveInTest(t, append([]string{"--listen", addr, "--data-dir", dir}, extra...)...)
+	var once sync.Once
+	stop = func() { once.Do(func() { srv.stop(t) }) }
 	t.Cleanup(stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for !ready(addr) {
-		select {
-		case err := <-done:
-			stopped = true
-			t.Fatalf("serve ended before it was ready: %v\nlogs:\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready after 30s; logs:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	srv.waitReady(t, &http.Client{Timeout: time.Second}, "http://"+addr)
 	return addr, stop
 }
 
@@ -158,7 +119,7 @@ func startServe(t *testing.T, dir string, extra ...string) (addr string, stop fu
 // everything opened before the fault is closed again, so a later start on
 // the same data dir works.
 func TestStartupFailures(t *testing.T) {
-	refused := freeAddr(t) // nothing listens here
+	refused := testkit.FreeAddr(t) // nothing listens here
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, dir string) []string
@@ -415,7 +376,7 @@ func TestServeFlagMistakes(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			var stderr lockedBuffer
+			var stderr testkit.LogBuffer
 			err := run(ctx, append([]string{"serve", "--data-dir", dir}, tt.args...), nil, io.Discard, &stderr)
 			if err == nil {
 				t.Fatal("no error")

@@ -175,8 +175,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		MaxFailures: cfg.AuthMaxFailures, FailureWindow: cfg.AuthFailureWindow, Lockout: cfg.AuthLockout})
 	a.closers = append(a.closers, a.Auth.Close)
 
-	embeddedInfo, err := a.dataSources(ctx, cfg)
-	if err != nil {
+	if err := a.dataSources(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if err := a.Manage.EnsureInitialOwner(ctx, cfg.DataDir, cfg.OwnerPassword); err != nil {
@@ -186,7 +185,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Store:       a.Store,
 		Auth:        a.Auth,
 		Manage:      a.Manage,
-		Embedded:    embeddedInfo,
+		Sources:     a.Sources,
 		ExternalURL: cfg.ExternalURL,
 		Logger:      cfg.Logger,
 	})
@@ -304,19 +303,18 @@ func (a *App) keyNotLost(ctx context.Context, keyFile string) error {
 
 // dataSources sets a.Sources to the embedded store plus the remote data
 // sources kept in the store, and a.Manage to the manager that changes
-// them (and users and credentials). It returns the embedded data source's
-// description.
-func (a *App) dataSources(ctx context.Context, cfg Config) (datasource.Info, error) {
+// them (and users and credentials).
+func (a *App) dataSources(ctx context.Context, cfg Config) error {
 	keyFile := cfg.SecretKeyFile
 	if keyFile == "" {
 		keyFile = filepath.Join(cfg.DataDir, secrets.DefaultFileName)
 	}
 	if err := a.keyNotLost(ctx, keyFile); err != nil {
-		return datasource.Info{}, err
+		return err
 	}
 	box, created, err := secrets.LoadOrCreate(keyFile)
 	if err != nil {
-		return datasource.Info{}, fmt.Errorf("data source secret key: %w: check --secret-key-file (default <data-dir>/%s)", err, secrets.DefaultFileName)
+		return fmt.Errorf("data source secret key: %w: check --secret-key-file (default <data-dir>/%s)", err, secrets.DefaultFileName)
 	}
 	if created {
 		a.logger.Info("generated the key that encrypts data source secrets; back it up with the database", "file", keyFile)
@@ -334,7 +332,7 @@ func (a *App) dataSources(ctx context.Context, cfg Config) (datasource.Info, err
 		Store: a.Store, Logger: a.logger, AccessChanged: a.Auth.Invalidate,
 		Codec: codec, Forwarder: fwd, DataSourcesChanged: remotes.Invalidate,
 	})
-	return embeddedDS.Info(), nil
+	return nil
 }
 
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -19,25 +18,8 @@ import (
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/store"
 	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/testkit"
 )
-
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 type fakeClock struct {
 	mu sync.Mutex
@@ -85,7 +67,7 @@ type fixture struct {
 	st    *countingStore
 	a     *Authenticator
 	srv   *httptest.Server
-	logs  *lockedBuffer
+	logs  *testkit.LogBuffer
 	clock *fakeClock
 }
 
@@ -93,7 +75,7 @@ type fixture struct {
 // echoes the principal, over real HTTP on 127.0.0.1.
 func newFixture(t testing.TB, o Options, allowSession bool) *fixture {
 	t.Helper()
-	f := &fixture{logs: &lockedBuffer{}, clock: &fakeClock{t: time.Now()}}
+	f := &fixture{logs: &testkit.LogBuffer{}, clock: &fakeClock{t: time.Now()}}
 	if o.Store == nil {
 		o.Store = openStore(t, "")
 	}
@@ -236,7 +218,7 @@ func assertNoSecrets(t testing.TB, logs string, secrets ...string) {
 	}
 }
 
-func newTextLogger(w *lockedBuffer) *slog.Logger {
+func newTextLogger(w *testkit.LogBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 

@@ -27,13 +27,13 @@ func BenchmarkRemote(b *testing.B) {
 }
 
 func benchRemote(b *testing.B, answer string) {
-	rec := newRecorder(b, func(w http.ResponseWriter, r *http.Request) {
+	rec := promtest.NewRecorder(b, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, answer)
 	})
 	// One credential sends all 16 clients' load: give it room for them.
 	front := promtest.Start(b, func(c *app.Config) { c.PerCaller.MaxConcurrency = 16 })
-	ds := addDataSource(b, front, map[string]any{"name": "fake", "url": rec.URL, "env": "bench"})
+	ds := promtest.AddDataSource(b, front, map[string]any{"name": "fake", "url": rec.URL, "env": "bench"})
 	target := fmt.Sprintf("%s%s%d/api/v1/query", front.URL, proxyPath, ds.ID)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ResetTimer()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/promgate/promgate/internal/embedded"
@@ -102,15 +103,24 @@ func (r *Registry) Lookup(ctx context.Context, ident string, byUID bool) (DataSo
 	return r.remotes.Get(ctx, id)
 }
 
-// List returns every data source, the embedded one first.
-func (r *Registry) List(ctx context.Context) ([]Info, error) {
+// Embedded describes the embedded data source.
+func (r *Registry) Embedded() Info { return r.embedded.Info() }
+
+// List returns the data sources may allows (every one when may is nil),
+// the embedded one first. It is the one list of data sources: the
+// Grafana-shaped list, the management API's list and its endpoint URLs
+// all come from it.
+func (r *Registry) List(ctx context.Context, may func(id int64) bool) ([]Info, error) {
 	out := []Info{r.embedded.Info()}
-	if r.remotes == nil {
-		return out, nil
+	if r.remotes != nil {
+		more, err := r.remotes.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list remote data sources: %w", err)
+		}
+		out = append(out, more...)
 	}
-	more, err := r.remotes.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list remote data sources: %w", err)
+	if may != nil {
+		out = slices.DeleteFunc(out, func(in Info) bool { return !may(in.ID) })
 	}
-	return append(out, more...), nil
+	return out, nil
 }

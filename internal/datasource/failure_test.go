@@ -14,6 +14,7 @@ import (
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
 // bigJSON is a valid Prometheus answer of about n bytes, longer than what
@@ -33,10 +34,10 @@ func bigJSON(n int) string {
 
 func TestProxyBackendDown(t *testing.T) {
 	front := promtest.Start(t)
-	addr := closedPort(t)
-	ds := addDataSource(t, front, map[string]any{"name": "down", "url": "http://" + addr, "env": "test", "basicAuthUser": "u", "basicAuthPassword": "down-password-xyz"})
-	status, body := owner(front).do(t, http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/query?query=up", nil)
-	e := decodeErr(t, body)
+	addr := testkit.FreeAddr(t)
+	ds := promtest.AddDataSource(t, front, map[string]any{"name": "down", "url": "http://" + addr, "env": "test", "basicAuthUser": "u", "basicAuthPassword": "down-password-xyz"})
+	status, body := front.Owner().Do(t, http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/query?query=up", nil)
+	e := promtest.DecodeError(t, body)
 	if status != http.StatusBadGateway || e.ErrorType != "unavailable" || !strings.HasPrefix(e.Error, `data source "down" unreachable: `) {
 		t.Fatalf("%d %s", status, body)
 	}
@@ -50,7 +51,7 @@ func TestProxyBackendDown(t *testing.T) {
 func TestProxyBackendSlow(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	front, _, ds := frontWithRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+	front, _, ds := promtest.StartRecorded(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -58,9 +59,9 @@ func TestProxyBackendSlow(t *testing.T) {
 		}
 	}, map[string]any{"timeoutSeconds": 1})
 	start := time.Now()
-	status, body := owner(front).do(t, http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/query?query=up", nil)
+	status, body := front.Owner().Do(t, http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/query?query=up", nil)
 	took := time.Since(start)
-	e := decodeErr(t, body)
+	e := promtest.DecodeError(t, body)
 	if status != http.StatusGatewayTimeout || e.ErrorType != "timeout" || e.Error != `data source "recorded" did not answer within 1s` {
 		t.Fatalf("%d %s", status, body)
 	}
@@ -81,26 +82,26 @@ func TestProxyBackendAnswers(t *testing.T) {
 		wantType   string // errorType of a Prometheus error; "" for a pass-through
 		wantBody   string // exact pass-through body
 		wantInErr  string
-		brokenBody bool // the caller must see a transfer error
+		brokenBody bool // the promtest.Caller must see a transfer error
 	}{
-		{"valid small", reply(200, "application/json", `{"status":"success","data":[]}`), 200, "", `{"status":"success","data":[]}`, "", false},
-		{"valid big streamed", reply(200, "application/json", big), 200, "", big, "", false},
-		{"prometheus error passes", reply(400, "application/json", promErrBody), 400, "", promErrBody, "", false},
-		{"422 passes", reply(422, "application/json", `{"status":"error","errorType":"execution","error":"too many samples"}`), 422, "", `{"status":"error","errorType":"execution","error":"too many samples"}`, "", false},
-		{"non-JSON 200", reply(200, "text/plain", "hello"), 502, "unavailable", "", "not valid JSON", false},
-		{"HTML 200", reply(200, "text/html", "<html>login</html>"), 502, "unavailable", "", "not valid JSON", false},
-		{"JSON content type, not JSON", reply(200, "application/json", "hello"), 502, "unavailable", "", "not valid JSON", false},
-		{"truncated JSON", reply(200, "application/json", `{"status":"success","data":{"resultType":"vector","result":[`), 502, "unavailable", "", "not valid JSON", false},
-		{"empty 200", reply(200, "application/json", ""), 502, "unavailable", "", "not valid JSON", false},
-		{"big non-JSON 200", reply(200, "text/plain", strings.Repeat("x", 100<<10)), 502, "unavailable", "", "not JSON", false},
-		{"big truncated JSON", reply(200, "application/json", big[:len(big)-100]), 200, "", "", "", true},
+		{"valid small", promtest.Reply(200, "application/json", `{"status":"success","data":[]}`), 200, "", `{"status":"success","data":[]}`, "", false},
+		{"valid big streamed", promtest.Reply(200, "application/json", big), 200, "", big, "", false},
+		{"prometheus error passes", promtest.Reply(400, "application/json", promErrBody), 400, "", promErrBody, "", false},
+		{"422 passes", promtest.Reply(422, "application/json", `{"status":"error","errorType":"execution","error":"too many samples"}`), 422, "", `{"status":"error","errorType":"execution","error":"too many samples"}`, "", false},
+		{"non-JSON 200", promtest.Reply(200, "text/plain", "hello"), 502, "unavailable", "", "not valid JSON", false},
+		{"HTML 200", promtest.Reply(200, "text/html", "<html>login</html>"), 502, "unavailable", "", "not valid JSON", false},
+		{"JSON content type, not JSON", promtest.Reply(200, "application/json", "hello"), 502, "unavailable", "", "not valid JSON", false},
+		{"truncated JSON", promtest.Reply(200, "application/json", `{"status":"success","data":{"resultType":"vector","result":[`), 502, "unavailable", "", "not valid JSON", false},
+		{"empty 200", promtest.Reply(200, "application/json", ""), 502, "unavailable", "", "not valid JSON", false},
+		{"big non-JSON 200", promtest.Reply(200, "text/plain", strings.Repeat("x", 100<<10)), 502, "unavailable", "", "not JSON", false},
+		{"big truncated JSON", promtest.Reply(200, "application/json", big[:len(big)-100]), 200, "", "", "", true},
 		{"connection dropped mid-body", dropAfter(big[:100<<10]), 200, "", "", "", true},
 		{"short of Content-Length", shortBody(big[:100<<10]), 200, "", "", "", true},
-		{"HTML 503", reply(503, "text/html", "<html><body>Service\nUnavailable</body></html>"), 503, "unavailable", "", `answered HTTP 503: <html><body>Service Unavailable</body></html>`, false},
-		{"plain 500", reply(500, "text/plain", "internal"), 500, "unavailable", "", `answered HTTP 500: internal`, false},
-		{"429 text", reply(429, "text/plain", "slow down"), 429, "too_many_requests", "", "slow down", false},
-		{"401 from backend", reply(401, "application/json", `{"status":"error","error":"unauthorized"}`), 502, "unavailable", "", "refused promgate's credentials", false},
-		{"403 from backend", reply(403, "text/plain", "no"), 502, "unavailable", "", "refused promgate's credentials", false},
+		{"HTML 503", promtest.Reply(503, "text/html", "<html><body>Service\nUnavailable</body></html>"), 503, "unavailable", "", `answered HTTP 503: <html><body>Service Unavailable</body></html>`, false},
+		{"plain 500", promtest.Reply(500, "text/plain", "internal"), 500, "unavailable", "", `answered HTTP 500: internal`, false},
+		{"429 text", promtest.Reply(429, "text/plain", "slow down"), 429, "too_many_requests", "", "slow down", false},
+		{"401 from backend", promtest.Reply(401, "application/json", `{"status":"error","error":"unauthorized"}`), 502, "unavailable", "", "refused promgate's credentials", false},
+		{"403 from backend", promtest.Reply(403, "text/plain", "no"), 502, "unavailable", "", "refused promgate's credentials", false},
 		{"redirect not followed", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://127.0.0.1:1/elsewhere", http.StatusTemporaryRedirect)
 		}, 502, "unavailable", "", "redirect", false},
@@ -130,14 +131,14 @@ func TestProxyBackendAnswers(t *testing.T) {
 			w.Header().Set("Content-Encoding", "br")
 			_, _ = w.Write([]byte{1, 2, 3})
 		}, 502, "unavailable", "", "Content-Encoding", false},
-		{"secret echoed in error is redacted", reply(500, "text/plain", "bad header Basic "+basic+" pw ds-password-123"), 500, "unavailable", "", "bad header Basic [redacted] pw [redacted]", false},
+		{"secret echoed in error is redacted", promtest.Reply(500, "text/plain", "bad header Basic "+basic+" pw ds-password-123"), 500, "unavailable", "", "bad header Basic [redacted] pw [redacted]", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			front, rec, ds := frontWithRecorder(t, tc.handle, nil)
+			front, rec, ds := promtest.StartRecorded(t, tc.handle, nil)
 			req, _ := http.NewRequest(http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/query?query=up", nil)
 			req.SetBasicAuth(front.Key, front.Token)
-			resp, err := httpClient.Do(req)
+			resp, err := testkit.HTTPClient().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +169,7 @@ func TestProxyBackendAnswers(t *testing.T) {
 					t.Errorf("Content-Type %q", ct)
 				}
 			} else {
-				e := decodeErr(t, body)
+				e := promtest.DecodeError(t, body)
 				if e.ErrorType != tc.wantType || !strings.Contains(e.Error, tc.wantInErr) || !strings.Contains(e.Error, `data source "recorded"`) {
 					t.Fatalf("error %+v, want type %s containing %q", e, tc.wantType, tc.wantInErr)
 				}
@@ -176,21 +177,10 @@ func TestProxyBackendAnswers(t *testing.T) {
 			if bytes.Contains(body, []byte("ds-password-123")) {
 				t.Error("answer contains the data source password")
 			}
-			if n := len(rec.seen()); n != 1 {
+			if n := len(rec.Seen()); n != 1 {
 				t.Errorf("backend saw %d requests, want 1", n)
 			}
 		})
-	}
-}
-
-func reply(status int, ct, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", ct)
-		w.Header().Set("Set-Cookie", "backend=1")
-		w.Header().Set("X-Backend-Secret", "x")
-		w.Header().Set("WWW-Authenticate", `Basic realm="backend"`)
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
 	}
 }
 
@@ -226,7 +216,7 @@ func shortBody(part string) http.HandlerFunc {
 // TestCSVFromBrokenBackend: a remote answer that breaks after promgate has
 // started passing it on (more than the 32 KiB it holds, then a stall past
 // the data source's timeout, a dropped connection, a short body or JSON
-// that stops) never stops the process, asked as CSV or JSON; the caller
+// that stops) never stops the process, asked as CSV or JSON; the promtest.Caller
 // gets a Prometheus-format error or a broken transfer, never a clean
 // truncated answer, and the server goes on answering.
 func TestCSVFromBrokenBackend(t *testing.T) {
@@ -246,7 +236,7 @@ func TestCSVFromBrokenBackend(t *testing.T) {
 		},
 		"drop":      dropAfter(big[:100<<10]),
 		"short":     shortBody(big[:100<<10]),
-		"truncated": reply(200, "application/json", big[:len(big)-100]),
+		"truncated": promtest.Reply(200, "application/json", big[:len(big)-100]),
 		// A long JSON error answer, dropped: passed on as it comes, so
 		// only a broken transfer can tell, in CSV as in JSON.
 		"error dropped": func(w http.ResponseWriter, r *http.Request) {
@@ -261,8 +251,8 @@ func TestCSVFromBrokenBackend(t *testing.T) {
 	}
 	front := promtest.Start(t)
 	for name, handle := range backend {
-		rec := newRecorder(t, handle)
-		ds := addDataSource(t, front, map[string]any{"name": "broken " + name, "url": rec.URL, "env": name, "timeoutSeconds": 1,
+		rec := promtest.NewRecorder(t, handle)
+		ds := promtest.AddDataSource(t, front, map[string]any{"name": "broken " + name, "url": rec.URL, "env": name, "timeoutSeconds": 1,
 			"basicAuthUser": "dsuser", "basicAuthPassword": "ds-password-123"})
 		for _, how := range []string{"format=csv", "Accept: text/csv", "JSON"} {
 			t.Run(name+"/"+how, func(t *testing.T) {
@@ -275,7 +265,7 @@ func TestCSVFromBrokenBackend(t *testing.T) {
 				if how == "Accept: text/csv" {
 					req.Header.Set("Accept", "text/csv")
 				}
-				resp, err := httpClient.Do(req)
+				resp, err := testkit.HTTPClient().Do(req)
 				if err != nil {
 					t.Fatalf("no answer: %v", err)
 				}
@@ -283,7 +273,7 @@ func TestCSVFromBrokenBackend(t *testing.T) {
 				resp.Body.Close()
 				if how == "JSON" || name == "error dropped" {
 					// The header was passed on before the break: only a
-					// broken transfer tells the caller.
+					// broken transfer tells the promtest.Caller.
 					if readErr == nil {
 						t.Fatalf("status %d with a clean %d-byte body from a broken backend", resp.StatusCode, len(body))
 					}
@@ -297,13 +287,13 @@ func TestCSVFromBrokenBackend(t *testing.T) {
 					if readErr != nil || resp.StatusCode != wantStatus {
 						t.Fatalf("status %d (read error %v), want %d: %.200s", resp.StatusCode, readErr, wantStatus, body)
 					}
-					e := decodeErr(t, body)
+					e := promtest.DecodeError(t, body)
 					if e.ErrorType != wantType || !strings.Contains(e.Error, `data source "broken `+name+`"`) || strings.Contains(e.Error, "ds-password-123") {
 						t.Fatalf("error %+v", e)
 					}
 				}
 				// The server is still there.
-				status, out := owner(front).do(t, http.MethodGet, front.URL+proxyPath+"1/api/v1/query?query=vector(1)", nil)
+				status, out := front.Owner().Do(t, http.MethodGet, front.URL+proxyPath+"1/api/v1/query?query=vector(1)", nil)
 				if status != http.StatusOK {
 					t.Fatalf("after: %d %s", status, out)
 				}
@@ -312,13 +302,13 @@ func TestCSVFromBrokenBackend(t *testing.T) {
 	}
 }
 
-// TestConfinedMetadataGzipBomb: a label-limited caller's /metadata is
+// TestConfinedMetadataGzipBomb: a label-limited promtest.Caller's /metadata is
 // filtered in memory; a backend whose gzip answer decodes to hundreds of
 // MiB gets a clear 502 once the decoded answer passes the bound, and
 // promgate never holds more than that bound of it.
 func TestConfinedMetadataGzipBomb(t *testing.T) {
 	const decoded = 300 << 20
-	rec := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+	rec := promtest.NewRecorder(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if !strings.HasSuffix(r.URL.Path, "/api/v1/metadata") {
 			_, _ = io.WriteString(w, `{"status":"success","data":["up"]}`)
@@ -339,14 +329,14 @@ func TestConfinedMetadataGzipBomb(t *testing.T) {
 		_ = zw.Close()
 	})
 	front := promtest.Start(t)
-	ds := addDataSource(t, front, map[string]any{"name": "bomb", "url": rec.URL, "env": "prod"})
+	ds := promtest.AddDataSource(t, front, map[string]any{"name": "bomb", "url": rec.URL, "env": "prod"})
 	key, token := front.Credential(t, access.RoleViewer, access.ScopeRead, `{env="prod"}`)
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	status, body := caller{key: key, token: token}.do(t, http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/metadata", nil)
+	status, body := promtest.Caller{Key: key, Token: token}.Do(t, http.MethodGet, front.URL+proxyPath+fmt.Sprint(ds.ID)+"/api/v1/metadata", nil)
 	runtime.ReadMemStats(&after)
-	e := decodeErr(t, body)
+	e := promtest.DecodeError(t, body)
 	if status != http.StatusBadGateway || e.ErrorType != "unavailable" || !strings.Contains(e.Error, `data source "bomb"`) || !strings.Contains(e.Error, "MiB") {
 		t.Fatalf("%d %s", status, body)
 	}
@@ -356,8 +346,8 @@ func TestConfinedMetadataGzipBomb(t *testing.T) {
 		t.Fatalf("allocated %d MiB for a %d MiB answer", grew>>20, decoded>>20)
 	}
 	// An ordinary answer still passes.
-	owner := caller{key: front.Key, token: front.Token}
-	if status, body := owner.do(t, http.MethodGet, front.URL+proxyPath+"1/api/v1/metadata", nil); status != http.StatusOK {
+	owner := promtest.Caller{Key: front.Key, Token: front.Token}
+	if status, body := owner.Do(t, http.MethodGet, front.URL+proxyPath+"1/api/v1/metadata", nil); status != http.StatusOK {
 		t.Fatalf("embedded metadata: %d %s", status, body)
 	}
 }

@@ -14,12 +14,14 @@ import (
 	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/manage"
+	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
-// loginSession logs a user in over HTTP and returns a caller with the
+// loginSession logs a user in over HTTP and returns a promtest.Caller with the
 // session cookie and CSRF token.
-func loginSession(t *testing.T, s *promtest.Server, login, password string) caller {
+func loginSession(t *testing.T, s *promtest.Server, login, password string) promtest.Caller {
 	t.Helper()
 	status, out, resp := postLogin(t, s, login, password)
 	if status != 200 {
@@ -35,11 +37,11 @@ func loginSession(t *testing.T, s *promtest.Server, login, password string) call
 	}
 	for _, c := range resp.Cookies() {
 		if c.Name == auth.DefaultCookieName {
-			return caller{cookie: c, csrf: l.Data.CSRFToken}
+			return promtest.Caller{Cookie: c, CSRF: l.Data.CSRFToken}
 		}
 	}
 	t.Fatalf("login %s: no session cookie", login)
-	return caller{}
+	return promtest.Caller{}
 }
 
 func postLogin(t *testing.T, s *promtest.Server, login, password string) (int, []byte, *http.Response) {
@@ -47,7 +49,7 @@ func postLogin(t *testing.T, s *promtest.Server, login, password string) (int, [
 	body, _ := json.Marshal(map[string]string{"login": login, "password": password})
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/api-server/v1/login", strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := httpClient.Do(req)
+	resp, err := testkit.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,19 +66,19 @@ func postLogin(t *testing.T, s *promtest.Server, login, password string) (int, [
 // with scope read, write and read,write) over real HTTP. A credential reads
 // with the read scope and changes a data source only with read and write;
 // testing a connection counts as a change (it makes the server connect to
-// an address the caller names, with a stored secret), and a refused one
+// an address the promtest.Caller names, with a stored secret), and a refused one
 // never reaches the backend.
 func TestAPIPermissionMatrix(t *testing.T) {
 	front := promtest.Start(t)
 	ctx := context.Background()
-	rec := newRecorder(t, nil)
+	rec := promtest.NewRecorder(t, nil)
 
 	type who struct {
 		name  string
 		role  access.Role
 		kind  access.PrincipalKind
 		scope access.Scope
-		c     caller
+		c     promtest.Caller
 	}
 	var callers []who
 	scopes := []access.Scope{access.ScopeRead, access.ScopeWrite, access.ScopeRead | access.ScopeWrite}
@@ -93,15 +95,15 @@ func TestAPIPermissionMatrix(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			callers = append(callers, who{fmt.Sprintf("%s/user_credential/%s", role, sc), role, access.KindUserCredential, sc, caller{key: cr.Key, token: tok}})
+			callers = append(callers, who{fmt.Sprintf("%s/user_credential/%s", role, sc), role, access.KindUserCredential, sc, promtest.Caller{Key: cr.Key, Token: tok}})
 			k, tk := front.Credential(t, role, sc, "")
-			callers = append(callers, who{fmt.Sprintf("%s/global_credential/%s", role, sc), role, access.KindGlobalCredential, sc, caller{key: k, token: tk}})
+			callers = append(callers, who{fmt.Sprintf("%s/global_credential/%s", role, sc), role, access.KindGlobalCredential, sc, promtest.Caller{Key: k, Token: tk}})
 		}
 	}
 
 	var n atomic.Int64
-	newDS := func() dsView {
-		return addDataSource(t, front, map[string]any{"name": fmt.Sprintf("ds%d", n.Add(1)), "url": rec.URL, "env": "prod"})
+	newDS := func() mgmtapi.View {
+		return promtest.AddDataSource(t, front, map[string]any{"name": fmt.Sprintf("ds%d", n.Add(1)), "url": rec.URL, "env": "prod"})
 	}
 	settings := func() map[string]any {
 		return map[string]any{"name": fmt.Sprintf("new%d", n.Add(1)), "url": rec.URL, "env": "prod"}
@@ -152,15 +154,15 @@ func TestAPIPermissionMatrix(t *testing.T) {
 					want = http.StatusForbidden
 				}
 				r := act.req()
-				rec.reset()
-				status, out := w.c.do(t, r.method, r.url, r.body)
+				rec.Reset()
+				status, out := w.c.Do(t, r.method, r.url, r.body)
 				if status != want {
 					t.Fatalf("%s %s: %d %s, want %d", r.method, r.url, status, out, want)
 				}
-				if want == http.StatusForbidden && decodeErr(t, out).ErrorType != "forbidden" {
+				if want == http.StatusForbidden && promtest.DecodeError(t, out).ErrorType != "forbidden" {
 					t.Fatalf("403 with wrong error type: %s", out)
 				}
-				if reached := len(rec.seen()) > 0; reached != (allowed && act.backend) {
+				if reached := len(rec.Seen()) > 0; reached != (allowed && act.backend) {
 					t.Fatalf("backend reached: %v, want %v", reached, allowed && act.backend)
 				}
 			})
@@ -172,7 +174,7 @@ func TestAPIPermissionMatrix(t *testing.T) {
 	for _, w := range callers {
 		t.Run("settings shown/"+w.name, func(t *testing.T) {
 			ds := newDS()
-			status, out := w.c.do(t, "GET", fmt.Sprintf("%s%s/%d", front.URL, dsAPI, ds.ID), nil)
+			status, out := w.c.Do(t, "GET", fmt.Sprintf("%s%s/%d", front.URL, dsAPI, ds.ID), nil)
 			mayRead := w.kind == access.KindSession || w.scope.Has(access.ScopeRead)
 			if !mayRead {
 				if status != http.StatusForbidden {
@@ -180,8 +182,8 @@ func TestAPIPermissionMatrix(t *testing.T) {
 				}
 				return
 			}
-			var v dsView
-			decodeData(t, out, &v)
+			var v mgmtapi.View
+			promtest.DecodeData(t, out, &v)
 			if shown, want := v.URL != "", w.role == access.RoleOwner; shown != want {
 				t.Fatalf("url shown: %v, want %v: %s", shown, want, out)
 			}

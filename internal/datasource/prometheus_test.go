@@ -12,6 +12,7 @@ import (
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/datasource/dstest"
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testkit"
 	"github.com/promgate/promgate/internal/testpeer"
 )
 
@@ -24,7 +25,7 @@ func realPrometheus(t *testing.T) *dstest.Prometheus {
 	if err != nil {
 		testpeer.Missing(t, testpeer.Prometheus, err.Error())
 	}
-	p, err := dstest.StartPrometheus(testCtx(t), bin, t.TempDir())
+	p, err := dstest.StartPrometheus(testkit.Context(t), bin, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,11 +54,11 @@ func seedSeries(now time.Time) []dstest.Series {
 func TestRealPrometheus(t *testing.T) {
 	prom := realPrometheus(t)
 	now := time.Now().Truncate(time.Minute)
-	if err := dstest.RemoteWrite(testCtx(t), prom.URL+"/api/v1/write", "", "", seedSeries(now)); err != nil {
+	if err := dstest.RemoteWrite(testkit.Context(t), prom.URL+"/api/v1/write", "", "", seedSeries(now)); err != nil {
 		t.Fatal(err)
 	}
 	front := promtest.Start(t)
-	ds := addDataSource(t, front, map[string]any{"name": "prometheus", "url": prom.URL, "env": "prod"})
+	ds := promtest.AddDataSource(t, front, map[string]any{"name": "prometheus", "url": prom.URL, "env": "prod"})
 	routes := map[string]string{
 		"id":  front.URL + proxyPath + fmt.Sprint(ds.ID),
 		"uid": front.URL + proxyPath + "uid/" + ds.UID,
@@ -65,8 +66,8 @@ func TestRealPrometheus(t *testing.T) {
 	for route, base := range routes {
 		for _, tc := range endpointCases(now) {
 			t.Run(route+"/"+tc.name, func(t *testing.T) {
-				wantStatus, want := tc.request(t, prom.URL, caller{})
-				gotStatus, got := tc.request(t, base, owner(front))
+				wantStatus, want := tc.request(t, prom.URL, promtest.Caller{})
+				gotStatus, got := tc.request(t, base, front.Owner())
 				if gotStatus != wantStatus || !bytes.Equal(got, want) {
 					t.Fatalf("through promgate: %d %s\nPrometheus:      %d %s", gotStatus, got, wantStatus, want)
 				}
@@ -74,18 +75,18 @@ func TestRealPrometheus(t *testing.T) {
 		}
 	}
 	// The data really is there (not two equal empty answers).
-	_, body := endpointCase{"count", http.MethodGet, "api/v1/query", map[string][]string{"query": {"count(http_requests_total)"}, "time": {fmt.Sprint(now.Unix())}}}.request(t, routes["id"], owner(front))
+	_, body := endpointCase{"count", http.MethodGet, "api/v1/query", map[string][]string{"query": {"count(http_requests_total)"}, "time": {fmt.Sprint(now.Unix())}}}.request(t, routes["id"], front.Owner())
 	if !bytes.Contains(body, []byte(`"9"]`)) {
 		t.Fatalf("count through promgate: %s", body)
 	}
 	// A label-limited credential is confined on a remote data source too.
 	key, token := front.Credential(t, access.RoleViewer, access.ScopeRead, `{env="prod"}`)
-	_, body = endpointCase{"confined", http.MethodGet, "api/v1/query", map[string][]string{"query": {"count(http_requests_total)"}, "time": {fmt.Sprint(now.Unix())}}}.request(t, routes["id"], caller{key: key, token: token})
+	_, body = endpointCase{"confined", http.MethodGet, "api/v1/query", map[string][]string{"query": {"count(http_requests_total)"}, "time": {fmt.Sprint(now.Unix())}}}.request(t, routes["id"], promtest.Caller{Key: key, Token: token})
 	if !bytes.Contains(body, []byte(`"3"]`)) {
 		t.Fatalf("confined count through promgate: %s", body)
 	}
 	// Test connection names the version.
-	status, out := owner(front).do(t, http.MethodPost, fmt.Sprintf("%s%s/%d/test", front.URL, dsAPI, ds.ID), nil)
+	status, out := front.Owner().Do(t, http.MethodPost, fmt.Sprintf("%s%s/%d/test", front.URL, dsAPI, ds.ID), nil)
 	if status != 200 || !bytes.Contains(out, []byte("Data source is working: Prometheus 3.16.0")) {
 		t.Fatalf("test connection: %d %s", status, out)
 	}
@@ -103,23 +104,23 @@ func TestSubqueriesWithoutStepMatchPrometheus(t *testing.T) {
 		if strings.HasPrefix(target, front.URL) {
 			user, password = front.Key, front.Token
 		}
-		if err := dstest.RemoteWrite(testCtx(t), target, user, password, seedSeries(now)); err != nil {
+		if err := dstest.RemoteWrite(testkit.Context(t), target, user, password, seedSeries(now)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ds := addDataSource(t, front, map[string]any{"name": "prometheus", "url": prom.URL, "env": "prod"})
+	ds := promtest.AddDataSource(t, front, map[string]any{"name": "prometheus", "url": prom.URL, "env": "prod"})
 	bases := map[string]string{
 		"embedded": front.URL + proxyPath + "1",
 		"remote":   front.URL + proxyPath + fmt.Sprint(ds.ID),
 	}
 	for _, tc := range subqueryCases(now) {
 		t.Run(tc.name, func(t *testing.T) {
-			wantStatus, want := tc.request(t, prom.URL, caller{})
+			wantStatus, want := tc.request(t, prom.URL, promtest.Caller{})
 			if wantStatus != http.StatusOK || !bytes.Contains(want, []byte(`"status":"success"`)) {
 				t.Fatalf("Prometheus: %d %s", wantStatus, want)
 			}
 			for name, base := range bases {
-				gotStatus, got := tc.request(t, base, owner(front))
+				gotStatus, got := tc.request(t, base, front.Owner())
 				if gotStatus != wantStatus || !bytes.Equal(got, want) {
 					t.Fatalf("%s: %d %s\nPrometheus: %d %s", name, gotStatus, got, wantStatus, want)
 				}
@@ -130,10 +131,10 @@ func TestSubqueriesWithoutStepMatchPrometheus(t *testing.T) {
 			for k, v := range tc.params {
 				csvCase.params[k] = v
 			}
-			accept := caller{key: front.Key, token: front.Token, header: http.Header{"Accept": {"text/csv"}}}
+			accept := promtest.Caller{Key: front.Key, Token: front.Token, Header: http.Header{"Accept": {"text/csv"}}}
 			var first []byte
 			for name, base := range bases {
-				for how, c := range map[string]caller{"format=csv": owner(front), "Accept": accept} {
+				for how, c := range map[string]promtest.Caller{"format=csv": front.Owner(), "Accept": accept} {
 					cc := csvCase
 					if how == "Accept" {
 						cc = tc

@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
 // endpointCase is one read request, asked of the backend directly and
@@ -60,16 +62,16 @@ func subqueryCases(now time.Time) []endpointCase {
 	}
 }
 
-func (tc endpointCase) request(t testing.TB, base string, c caller) (int, []byte) {
+func (tc endpointCase) request(t testing.TB, base string, c promtest.Caller) (int, []byte) {
 	t.Helper()
 	u := base + "/" + tc.path
 	if tc.method == http.MethodPost {
-		return c.do(t, tc.method, u, tc.params.Encode())
+		return c.Do(t, tc.method, u, tc.params.Encode())
 	}
 	if len(tc.params) > 0 {
 		u += "?" + tc.params.Encode()
 	}
-	return c.do(t, tc.method, u, nil)
+	return c.Do(t, tc.method, u, nil)
 }
 
 func seedBackend(t testing.TB, s *promtest.Server, now time.Time) {
@@ -88,12 +90,12 @@ func seedBackend(t testing.TB, s *promtest.Server, now time.Time) {
 
 // twoPromgates starts backend B with data and front A with a data source
 // pointing at B's proxy path for its embedded store, using B's credential.
-func twoPromgates(t *testing.T) (front, back *promtest.Server, ds dsView, now time.Time) {
+func twoPromgates(t *testing.T) (front, back *promtest.Server, ds mgmtapi.View, now time.Time) {
 	now = time.Now().Truncate(time.Minute)
 	back = promtest.Start(t)
 	seedBackend(t, back, now)
 	front = promtest.Start(t)
-	ds = addDataSource(t, front, map[string]any{
+	ds = promtest.AddDataSource(t, front, map[string]any{
 		"name": "backend B", "url": back.URL + proxyPath + "1", "env": "prod", "site": "us-west-2",
 		"basicAuthUser": back.Key, "basicAuthPassword": back.Token,
 	})
@@ -112,8 +114,8 @@ func TestProxyEqualsBackend(t *testing.T) {
 	for route, base := range routes {
 		for _, tc := range endpointCases(now) {
 			t.Run(route+"/"+tc.name, func(t *testing.T) {
-				wantStatus, want := tc.request(t, direct, owner(back))
-				gotStatus, got := tc.request(t, base, owner(front))
+				wantStatus, want := tc.request(t, direct, back.Owner())
+				gotStatus, got := tc.request(t, base, front.Owner())
 				if gotStatus != wantStatus || !bytes.Equal(got, want) {
 					t.Fatalf("through front: %d %s\ndirect:        %d %s", gotStatus, got, wantStatus, want)
 				}
@@ -140,14 +142,14 @@ func TestProxyPrometheusClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := v1.NewAPI(c)
-	v, _, _, err := api.Query(testCtx(t), `count(http_requests_total)`, now)
+	v, _, _, err := api.Query(testkit.Context(t), `count(http_requests_total)`, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if vec := v.(model.Vector); len(vec) != 1 || vec[0].Value != 9 {
 		t.Fatalf("count = %v, want 9", v)
 	}
-	_, _, _, err = api.Query(testCtx(t), `sum(`, now)
+	_, _, _, err = api.Query(testkit.Context(t), `sum(`, now)
 	if err == nil || !strings.Contains(err.Error(), "bad_data") {
 		t.Fatalf("bad query error = %v, want bad_data", err)
 	}
@@ -158,23 +160,23 @@ func TestProxyPrometheusClient(t *testing.T) {
 func TestDataSourceLists(t *testing.T) {
 	front, back, ds, _ := twoPromgates(t)
 	vKey, vTok := front.Credential(t, access.RoleViewer, access.ScopeRead, "")
-	viewer := caller{key: vKey, token: vTok}
+	viewer := promtest.Caller{Key: vKey, Token: vTok}
 	cases := []struct {
 		name, path string
-		c          caller
+		c          promtest.Caller
 		want       []string
 		notWant    []string
 	}{
-		{"grafana owner", "/api-server/v1/grafana/api/datasources", owner(front), []string{`"uid":"` + ds.UID + `"`, `"name":"backend B"`, `"env":"prod"`}, []string{back.Token, back.URL}},
+		{"grafana owner", "/api-server/v1/grafana/api/datasources", front.Owner(), []string{`"uid":"` + ds.UID + `"`, `"name":"backend B"`, `"env":"prod"`}, []string{back.Token, back.URL}},
 		{"grafana viewer", "/api-server/v1/grafana/api/datasources", viewer, []string{`"uid":"` + ds.UID + `"`}, []string{back.Token, back.URL}},
-		{"management owner", "/api-server/v1/datasources", owner(front), []string{`"hasBasicAuthPassword":true`, back.URL, `"basicAuthUser":"` + back.Key + `"`}, []string{back.Token}},
+		{"management owner", "/api-server/v1/datasources", front.Owner(), []string{`"hasBasicAuthPassword":true`, back.URL, `"basicAuthUser":"` + back.Key + `"`}, []string{back.Token}},
 		{"management viewer", "/api-server/v1/datasources", viewer, []string{`"uid":"` + ds.UID + `"`, `"embedded":true`}, []string{back.Token, back.URL, back.Key, "hasBasicAuthPassword"}},
 		{"one, viewer", fmt.Sprintf("/api-server/v1/datasources/%d", ds.ID), viewer, []string{`"name":"backend B"`}, []string{back.Token, back.URL}},
-		{"endpoints", "/api-server/v1/endpoints", owner(front), []string{fmt.Sprintf("proxy/%d/api/v1/query", ds.ID)}, []string{back.Token}},
+		{"endpoints", "/api-server/v1/endpoints", front.Owner(), []string{fmt.Sprintf("proxy/%d/api/v1/query", ds.ID)}, []string{back.Token}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			status, body := tc.c.do(t, http.MethodGet, front.URL+tc.path, nil)
+			status, body := tc.c.Do(t, http.MethodGet, front.URL+tc.path, nil)
 			if status != http.StatusOK {
 				t.Fatalf("%d %s", status, body)
 			}

@@ -10,30 +10,13 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testkit"
 )
-
-// frontWithRecorder starts a promgate whose data source points at a fake
-// backend that records everything it receives.
-func frontWithRecorder(t *testing.T, handle http.HandlerFunc, extra map[string]any) (*promtest.Server, *recorder, dsView) {
-	t.Helper()
-	rec := newRecorder(t, handle)
-	front := promtest.Start(t)
-	in := map[string]any{
-		"name": "recorded", "url": rec.URL + "/prefix", "env": "test",
-		"basicAuthUser": "dsuser", "basicAuthPassword": "ds-password-123",
-		"headers": map[string]string{"X-Scope-OrgID": "tenant-a"},
-	}
-	for k, v := range extra {
-		in[k] = v
-	}
-	ds := addDataSource(t, front, in)
-	return front, rec, ds
-}
 
 // TestProxyRefuses: each request is refused before any byte reaches the
 // backend.
 func TestProxyRefuses(t *testing.T) {
-	front, rec, ds := frontWithRecorder(t, nil, nil)
+	front, rec, ds := promtest.StartRecorded(t, nil, nil)
 	id := fmt.Sprint(ds.ID)
 	p := proxyPath + id
 	cases := []struct {
@@ -76,13 +59,13 @@ func TestProxyRefuses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rec.reset()
+			rec.Reset()
 			req, err := http.NewRequest(tc.method, front.URL+tc.path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			req.SetBasicAuth(front.Key, front.Token)
-			resp, err := httpClient.Do(req)
+			resp, err := testkit.HTTPClient().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,21 +73,21 @@ func TestProxyRefuses(t *testing.T) {
 			if resp.StatusCode != tc.want {
 				t.Errorf("status %d, want %d", resp.StatusCode, tc.want)
 			}
-			if got := rec.seen(); len(got) != 0 {
+			if got := rec.Seen(); len(got) != 0 {
 				t.Errorf("backend saw %d requests: %+v", len(got), got)
 			}
 		})
 	}
 }
 
-// TestProxyForwardsOnlyCanonical: the caller's credentials, cookies,
+// TestProxyForwardsOnlyCanonical: the promtest.Caller's credentials, cookies,
 // tenant and hop-by-hop headers never reach the backend; the data source's
 // own credentials and headers do; only known parameters are sent.
 func TestProxyForwardsOnlyCanonical(t *testing.T) {
-	front, rec, ds := frontWithRecorder(t, nil, nil)
+	front, rec, ds := promtest.StartRecorded(t, nil, nil)
 	base := front.URL + proxyPath + fmt.Sprint(ds.ID)
 	wantAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("dsuser:ds-password-123"))
-	// What a backend may see, whatever the caller sent.
+	// What a backend may see, whatever the promtest.Caller sent.
 	allowed := []string{"Accept", "Accept-Encoding", "Authorization", "Content-Length", "Content-Type", "User-Agent", "X-Scope-Orgid"}
 	hostile := http.Header{
 		"Cookie":                 {"grafana_session=abc; promgate_session=def"},
@@ -139,28 +122,28 @@ func TestProxyForwardsOnlyCanonical(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rec.reset()
-			c := owner(front)
-			c.header = hostile
+			rec.Reset()
+			c := front.Owner()
+			c.Header = hostile
 			var body any
 			if tc.body != "" {
 				body = tc.body
 			}
-			status, out := c.do(t, tc.method, base+tc.path, body)
+			status, out := c.Do(t, tc.method, base+tc.path, body)
 			if status != http.StatusOK {
 				t.Fatalf("%d %s", status, out)
 			}
-			seen := rec.seen()
+			seen := rec.Seen()
 			if len(seen) != 1 {
 				t.Fatalf("backend saw %d requests, want 1", len(seen))
 			}
 			got := seen[0]
-			if got.method != tc.wantMethod || got.path != tc.wantPath {
-				t.Errorf("backend got %s %s, want %s %s", got.method, got.path, tc.wantMethod, tc.wantPath)
+			if got.Method != tc.wantMethod || got.Path != tc.wantPath {
+				t.Errorf("backend got %s %s, want %s %s", got.Method, got.Path, tc.wantMethod, tc.wantPath)
 			}
-			form := got.form
-			if got.method == http.MethodGet {
-				form = got.rawQuery
+			form := got.Form
+			if got.Method == http.MethodGet {
+				form = got.RawQuery
 			}
 			gotForm, err := url.ParseQuery(form)
 			if err != nil {
@@ -169,22 +152,22 @@ func TestProxyForwardsOnlyCanonical(t *testing.T) {
 			if gotForm.Encode() != tc.wantForm.Encode() {
 				t.Errorf("backend got parameters %q, want %q", gotForm.Encode(), tc.wantForm.Encode())
 			}
-			for name := range got.header {
+			for name := range got.Header {
 				if !slices.Contains(allowed, name) {
-					t.Errorf("backend got header %s: %q", name, got.header[name])
+					t.Errorf("backend got header %s: %q", name, got.Header[name])
 				}
 			}
-			if a := got.header.Values("Authorization"); len(a) != 1 || a[0] != wantAuth {
+			if a := got.Header.Values("Authorization"); len(a) != 1 || a[0] != wantAuth {
 				t.Errorf("backend Authorization = %q, want the data source's own", a)
 			}
-			if o := got.header.Values("X-Scope-Orgid"); len(o) != 1 || o[0] != "tenant-a" {
+			if o := got.Header.Values("X-Scope-Orgid"); len(o) != 1 || o[0] != "tenant-a" {
 				t.Errorf("backend X-Scope-OrgID = %q, want the data source's tenant-a", o)
 			}
-			if ae := got.header.Values("Accept-Encoding"); len(ae) != 1 || ae[0] != "identity" {
-				t.Errorf("backend Accept-Encoding = %q, want identity (promgate's own, not the caller's br)", ae)
+			if ae := got.Header.Values("Accept-Encoding"); len(ae) != 1 || ae[0] != "identity" {
+				t.Errorf("backend Accept-Encoding = %q, want identity (promgate's own, not the promtest.Caller's br)", ae)
 			}
-			if strings.Contains(fmt.Sprint(got.header), front.Token) {
-				t.Error("the caller's token reached the backend")
+			if strings.Contains(fmt.Sprint(got.Header), front.Token) {
+				t.Error("the promtest.Caller's token reached the backend")
 			}
 		})
 	}

@@ -73,8 +73,8 @@ func sortedLines(s string) []string {
 }
 
 // TestCLIPathAgreesWithWritePromQL checks that the CSV the CLI makes from the
-// API's JSON and the CSV the server makes from the engine's result are the
-// same bytes, for instant and range queries.
+// API's JSON and the CSV written directly from the engine's result
+// (WritePromQL, in promql_test.go) are the same bytes, for instant and range queries.
 func TestCLIPathAgreesWithWritePromQL(t *testing.T) {
 	s := promtest.Start(t)
 	t0, step := loadTricky(t, s)

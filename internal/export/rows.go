@@ -197,6 +197,12 @@ func (rw *rowWriter) fieldString(b []byte, s string) []byte {
 
 // appendCSVField quotes like Python's csv.QUOTE_MINIMAL: only when the field
 // holds the separator, a quote, CR or LF.
+//
+// It quotes by hand, not with encoding/csv, because the output must match
+// the reference Python script's byte for byte: encoding/csv also quotes a
+// field that starts with a space or tab and the field `\.`, which Python's
+// QUOTE_MINIMAL leaves bare. Appending to the row's bytes also avoids a
+// string per cell.
 func appendCSVField(b, f []byte, sep byte) []byte {
 	quote := false
 	for _, c := range f {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/audit"
+	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/store"
 )
@@ -163,12 +164,12 @@ func (h *api) callerExpiry(r *http.Request, p *access.Principal) (*time.Time, er
 }
 
 func (h *api) checkDataSources(r *http.Request, ids []int64) error {
-	dss, err := h.dataSources(r)
+	dss, err := h.o.Sources.List(r.Context(), nil)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		if !slices.ContainsFunc(dss, func(d dataSourceEntry) bool { return d.info.ID == id }) {
+		if !slices.ContainsFunc(dss, func(d datasource.Info) bool { return d.ID == id }) {
 			return badData("unknown data source id %d", id)
 		}
 	}

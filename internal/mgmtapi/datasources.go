@@ -63,10 +63,10 @@ func ViewOf(s manage.StoredDataSource, full bool) View {
 	return v
 }
 
-func (h *api) embeddedView(full bool) View {
-	v := View{ID: h.o.Embedded.ID, UID: h.o.Embedded.UID, Name: h.o.Embedded.Name, Type: "prometheus", Env: h.o.Embedded.Env, Site: h.o.Embedded.Site, Embedded: true}
+func embeddedView(info datasource.Info, full bool) View {
+	v := View{ID: info.ID, UID: info.UID, Name: info.Name, Type: "prometheus", Env: info.Env, Site: info.Site, Embedded: true}
 	if full {
-		v.URL = h.o.Embedded.URL
+		v.URL = info.URL
 	}
 	return v
 }
@@ -118,49 +118,39 @@ func (in Input) Apply(base datasource.Settings) (datasource.Settings, error) {
 	return s, nil
 }
 
-// dataSourceEntry is one data source as listed: the embedded one (stored
-// nil) or a remote one with its stored settings.
-type dataSourceEntry struct {
-	info   datasource.Info
-	stored *manage.StoredDataSource
-}
-
-// dataSources lists every data source, the embedded one first: the one
-// list behind the data source list, the endpoint URLs and the check of a
-// new credential's data source limit.
-func (h *api) dataSources(r *http.Request) ([]dataSourceEntry, error) {
-	out := []dataSourceEntry{{info: h.o.Embedded}}
-	all, err := h.m.DataSources(r.Context())
-	if err != nil {
-		return nil, err
-	}
-	for i, s := range all {
-		if s.ID == datasource.EmbeddedID {
-			continue
-		}
-		out = append(out, dataSourceEntry{
-			info:   datasource.Info{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", URL: s.URL, Env: s.Env, Site: s.Site},
-			stored: &all[i],
-		})
-	}
-	return out, nil
+// dataSources lists the data sources p may use, the embedded one first:
+// the registry's list, the one behind the Grafana-shaped list too.
+func (h *api) dataSources(r *http.Request, p *access.Principal) ([]datasource.Info, error) {
+	return h.o.Sources.List(r.Context(), p.MayUseDataSource)
 }
 
 func (h *api) listDataSources(w http.ResponseWriter, r *http.Request) result {
 	p := access.PrincipalFrom(r.Context())
 	full := p.Can(access.ActionViewDataSourceSettings)
-	dss, err := h.dataSources(r)
+	infos, err := h.dataSources(r, p)
 	if err != nil {
 		return result{err: err}
 	}
+	stored := map[int64]manage.StoredDataSource{}
+	if full { // only OWNERs see the settings, read from the store
+		all, err := h.m.DataSources(r.Context())
+		if err != nil {
+			return result{err: err}
+		}
+		for _, s := range all {
+			stored[s.ID] = s
+		}
+	}
 	out := []View{}
-	for _, ds := range dss {
+	for _, in := range infos {
+		s, ok := stored[in.ID]
 		switch {
-		case !p.MayUseDataSource(ds.info.ID):
-		case ds.stored == nil:
-			out = append(out, h.embeddedView(full))
-		default:
-			out = append(out, ViewOf(*ds.stored, full))
+		case in.Embedded:
+			out = append(out, embeddedView(in, full))
+		case ok:
+			out = append(out, ViewOf(s, true))
+		case !full:
+			out = append(out, ViewOf(manage.StoredDataSource{Settings: datasource.Settings{ID: in.ID, UID: in.UID, Name: in.Name, Env: in.Env, Site: in.Site}}, false))
 		}
 	}
 	return result{data: out}
@@ -177,7 +167,7 @@ func (h *api) getDataSource(w http.ResponseWriter, r *http.Request) result {
 	}
 	full := p.Can(access.ActionViewDataSourceSettings)
 	if id == datasource.EmbeddedID {
-		return result{data: h.embeddedView(full)}
+		return result{data: embeddedView(h.o.Sources.Embedded(), full)}
 	}
 	s, err := h.m.DataSource(r.Context(), id)
 	if err != nil {

@@ -22,24 +22,8 @@ import (
 	"github.com/promgate/promgate/internal/secrets"
 	"github.com/promgate/promgate/internal/store"
 	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/testkit"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // env is the management API over real HTTP on 127.0.0.1 with a real
 // SQLite store. Every password and token it hands out is remembered and,
@@ -50,7 +34,7 @@ type env struct {
 	a    *auth.Authenticator
 	m    *manage.Manager
 	srv  *httptest.Server
-	logs *lockedBuffer
+	logs *testkit.LogBuffer
 
 	mu      sync.Mutex
 	secrets []string
@@ -71,7 +55,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: st, logs: &lockedBuffer{}}
+	e := &env{t: t, st: st, logs: &testkit.LogBuffer{}}
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o.auth.Store, o.auth.Logger = st, logger
 	if o.auth.MaxFailures == 0 {
@@ -82,7 +66,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.m = manage.New(manage.Options{Store: st, Logger: logger, AccessChanged: e.a.Invalidate, Codec: datasource.NewCodec(box)})
+	codec := datasource.NewCodec(box)
+	remotes := datasource.NewSources(datasource.SourcesOptions{Store: st, Codec: codec, Logger: logger, Generation: e.a.Generation})
+	sources := datasource.NewRegistry(datasource.NewInProcess(embeddedInfo, http.NotFoundHandler()), remotes)
+	e.m = manage.New(manage.Options{Store: st, Logger: logger, AccessChanged: e.a.Invalidate, Codec: codec, DataSourcesChanged: remotes.Invalidate})
 	ds, err := e.m.CreateDataSource(context.Background(), audit.System, datasource.Settings{
 		UID: "prom-b", Name: "Prometheus B", URL: "http://127.0.0.1:1", Env: "prod", Site: "eu",
 	})
@@ -90,7 +77,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatalf("create data source 2: id %d, %v", ds.ID, err)
 	}
 	h := New(Options{
-		Store: st, Auth: e.a, Manage: e.m, Embedded: embeddedInfo, Logger: logger, ExternalURL: o.externalURL, TrustForwardedProto: o.trustProto,
+		Store: st, Auth: e.a, Manage: e.m, Sources: sources, Logger: logger, ExternalURL: o.externalURL, TrustForwardedProto: o.trustProto,
 	})
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(func() {

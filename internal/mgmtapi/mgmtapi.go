@@ -44,9 +44,9 @@ type Options struct {
 	Store  store.Store
 	Auth   *auth.Authenticator
 	Manage *manage.Manager
-	// Embedded describes the embedded data source, listed first and
-	// read-only.
-	Embedded datasource.Info
+	// Sources lists the data sources (the embedded one first, read-only):
+	// the same list the Grafana-shaped data source list shows.
+	Sources *datasource.Registry
 	// ExternalURL, when set, is the base of the endpoint URLs shown
 	// (e.g. https://promgate.example.com or https://example.com/promgate).
 	ExternalURL string
@@ -438,19 +438,16 @@ func (h *api) baseURL(r *http.Request) string {
 
 func (h *api) endpoints(w http.ResponseWriter, r *http.Request) result {
 	p := access.PrincipalFrom(r.Context())
-	dss, err := h.dataSources(r)
+	dss, err := h.dataSources(r, p)
 	if err != nil {
 		return result{err: err}
 	}
 	base := h.baseURL(r)
 	out := []endpointJSON{}
 	for _, ds := range dss {
-		if !p.MayUseDataSource(ds.info.ID) {
-			continue
-		}
-		api := fmt.Sprintf("%s/api-server/v1/grafana/api/datasources/proxy/%d/api/v1", base, ds.info.ID)
+		api := fmt.Sprintf("%s/api-server/v1/grafana/api/datasources/proxy/%d/api/v1", base, ds.ID)
 		out = append(out, endpointJSON{
-			ID: ds.info.ID, UID: ds.info.UID, Name: ds.info.Name, Type: ds.info.Type, Env: ds.info.Env, Site: ds.info.Site,
+			ID: ds.ID, UID: ds.UID, Name: ds.Name, Type: ds.Type, Env: ds.Env, Site: ds.Site,
 			InstantURL: api + "/query", RangeURL: api + "/query_range",
 		})
 	}

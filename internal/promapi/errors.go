@@ -74,6 +74,18 @@ func WriteServerError(w http.ResponseWriter, err error, msg string) (unavailable
 // Write writes e.
 func (e *Error) Write(w http.ResponseWriter) { WriteError(w, e.Status, e.Type, e.Msg) }
 
+// WriteRequestError writes err, a refusal of the caller's request: an
+// *Error (or one it wraps) with its own status and type, anything else as
+// 400 bad_data with err's text.
+func WriteRequestError(w http.ResponseWriter, err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		e.Write(w)
+		return
+	}
+	WriteError(w, http.StatusBadRequest, ErrBadData, err.Error())
+}
+
 // ErrConflict is the error type of a change that clashes with the stored
 // state (409): a name taken, the last OWNER. Prometheus has no such type.
 const ErrConflict = "conflict"

@@ -19,7 +19,7 @@ const MaxQueryNesting = 1000
 // parses to: the deepest bracket nesting plus every operator outside label
 // matchers (each may add a level). One pass of Prometheus' own lexer,
 // linear in len(q); input it cannot lex is left to the parser to report.
-func checkNesting(q string) *Error {
+func checkNesting(q string) error {
 	l := parser.Lex(q)
 	var it parser.Item
 	depth, maxDepth, braces, ops := 0, 0, 0, 0

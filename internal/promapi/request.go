@@ -118,7 +118,7 @@ func ParsePath(rest string) (endpoint Endpoint, labelName string, ok bool) {
 // appear in the URL and the form body, but only with one value: a request
 // that gives two different values is refused instead of guessing which one
 // a backend would read.
-func ParseRequest(r *http.Request, endpoint Endpoint, labelName string) (*Request, *Error) {
+func ParseRequest(r *http.Request, endpoint Endpoint, labelName string) (*Request, error) {
 	sp, ok := spec(endpoint)
 	if !ok {
 		return nil, &Error{Status: http.StatusNotFound, Type: ErrNotFound, Msg: "unknown API endpoint"}
@@ -166,8 +166,8 @@ func ParseRequest(r *http.Request, endpoint Endpoint, labelName string) (*Reques
 		req.CSV = wantsCSV(r, query, body)
 	}
 	if q := req.Params.Get("query"); q != "" {
-		if perr := checkNesting(q); perr != nil {
-			return nil, perr
+		if err := checkNesting(q); err != nil {
+			return nil, err
 		}
 	}
 	return req, nil

@@ -2,6 +2,7 @@ package promapi
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -88,15 +89,16 @@ func TestParseRequest(t *testing.T) {
 			if tt.accept != "" {
 				r.Header.Set("Accept", tt.accept)
 			}
-			req, perr := ParseRequest(r, tt.endpoint, "")
+			req, err := ParseRequest(r, tt.endpoint, "")
 			if tt.wantStatus != 0 {
-				if perr == nil || perr.Status != tt.wantStatus || perr.Msg == "" {
+				var perr *Error
+				if !errors.As(err, &perr) || perr.Status != tt.wantStatus || perr.Msg == "" {
 					t.Fatalf("got %+v, want status %d", perr, tt.wantStatus)
 				}
 				return
 			}
-			if perr != nil {
-				t.Fatalf("unexpected error %+v", perr)
+			if err != nil {
+				t.Fatalf("unexpected error %v", err)
 			}
 			if req.Params.Encode() != tt.want.Encode() || req.CSV != tt.wantCSV {
 				t.Fatalf("params %s csv %v, want %s csv %v", req.Params.Encode(), req.CSV, tt.want.Encode(), tt.wantCSV)

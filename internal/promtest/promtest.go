@@ -19,6 +19,7 @@ import (
 	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/server"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
 // OwnerPassword is the password of the "admin" OWNER in every test server.
@@ -34,7 +35,7 @@ type Server struct {
 	// BaseURL is the embedded data source's proxy base with the credential
 	// as userinfo: BaseURL+"/api/v1/query" is a Prometheus API.
 	BaseURL string
-	logs    *syncBuffer
+	logs    *testkit.LogBuffer
 
 	dataDir string
 	srv     *http.Server
@@ -49,7 +50,7 @@ func WithDataDir(dir string) Option { return func(c *app.Config) { c.DataDir = d
 // Start starts promgate and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	cfg := app.Config{
 		DataDir:          t.TempDir(),
 		OutOfOrderWindow: 365 * 24 * time.Hour, // tests backfill history in any order

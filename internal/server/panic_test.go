@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +15,7 @@ import (
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/promapi"
 	"github.com/promgate/promgate/internal/server"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
 // faultySource is an in-process data source with a bug: its handler
@@ -45,31 +45,13 @@ func faultyHandler(w http.ResponseWriter, r *http.Request) {
 	panic("faulty data source: index out of range")
 }
 
-// logBuffer collects the server's logs.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestPanicIsOneRequestsError: a panic anywhere in serving a request (the
 // handler goroutine or a goroutine started for the request) gives that
 // request a Prometheus-format 500 when nothing was sent yet and a broken
 // transfer otherwise; it is logged once with its stack and counted, and the
 // server goes on serving.
 func TestPanicIsOneRequestsError(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &testkit.LogBuffer{}
 	reg := prometheus.NewRegistry()
 	web := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/boom-after" {

@@ -52,9 +52,9 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not use this data source")
 		return
 	}
-	req, perr := promapi.ParseRequest(r, endpoint, labelName)
-	if perr != nil {
-		perr.Write(w)
+	req, err := promapi.ParseRequest(r, endpoint, labelName)
+	if err != nil {
+		promapi.WriteRequestError(w, err)
 		return
 	}
 	policy, err := p.Policy()
@@ -72,12 +72,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	defer done()
 	if policy != nil {
 		if err := policy.Confine(req); err != nil {
-			var perr *promapi.Error
-			if errors.As(err, &perr) {
-				perr.Write(w)
-			} else {
-				promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, err.Error())
-			}
+			promapi.WriteRequestError(w, err)
 			return
 		}
 		if req.Endpoint == promapi.EndpointMetadata {
@@ -217,7 +212,7 @@ func (s *Server) serveDataSourceList(w http.ResponseWriter, r *http.Request) {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not read metrics")
 		return
 	}
-	infos, err := s.opts.Registry.List(r.Context())
+	infos, err := s.opts.Registry.List(r.Context(), p.MayUseDataSource)
 	if err != nil {
 		if !promapi.WriteServerError(w, err, "list data sources failed") {
 			s.opts.Logger.Error("list data sources", "err", err)
@@ -226,9 +221,6 @@ func (s *Server) serveDataSourceList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []grafanaDataSource{}
 	for _, in := range infos {
-		if !p.MayUseDataSource(in.ID) {
-			continue
-		}
 		out = append(out, grafanaDataSource{
 			ID: in.ID, UID: in.UID, OrgID: 1, Name: in.Name, Type: "prometheus", TypeName: "Prometheus",
 			Access: "proxy", URL: fmt.Sprintf("%s%d", ProxyPrefix, in.ID), IsDefault: in.Embedded, ReadOnly: true,
@@ -259,9 +251,9 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "credential label selector is invalid")
 		return
 	}
-	msgType, perr := decideWrite(r.Header)
-	if perr != nil {
-		perr.Write(w)
+	msgType, err := decideWrite(r.Header)
+	if err != nil {
+		promapi.WriteRequestError(w, err)
 		return
 	}
 	// The receiver reads whole bodies into memory: bound them.
@@ -275,8 +267,8 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("remote_write body is larger than the limit of %d bytes", s.opts.MaxWriteBytes))
 		return
 	}
-	if perr := checkWriteBody(body); perr != nil {
-		perr.Write(w)
+	if err := checkWriteBody(body); err != nil {
+		promapi.WriteRequestError(w, err)
 		return
 	}
 	if policy != nil {

@@ -28,8 +28,8 @@ const maxDecodedWriteBytes = 32 << 20
 // compares "proto=" literally, RFC 9110 trims spaces and ignores case; only
 // a header both read the same way is accepted, anything else is refused
 // (415) rather than guessed.
-func decideWrite(h http.Header) (remoteapi.WriteMessageType, *promapi.Error) {
-	refuse := func(format string, args ...any) *promapi.Error {
+func decideWrite(h http.Header) (remoteapi.WriteMessageType, error) {
+	refuse := func(format string, args ...any) error {
 		return &promapi.Error{Status: http.StatusUnsupportedMediaType, Type: promapi.ErrBadData,
 			Msg: fmt.Sprintf(format, args...) + "; send Content-Type application/x-protobuf (remote_write 1.0) or application/x-protobuf;proto=io.prometheus.write.v2.Request (2.0)"}
 	}
@@ -71,7 +71,7 @@ func canonicalContentType(t remoteapi.WriteMessageType) string {
 // checkWriteBody reads, from a snappy body's header, the length it decodes
 // to and refuses it over maxDecodedWriteBytes, before anything of that size
 // is allocated.
-func checkWriteBody(body []byte) *promapi.Error {
+func checkWriteBody(body []byte) error {
 	n, err := snappy.DecodedLen(body)
 	if err != nil {
 		return &promapi.Error{Status: http.StatusBadRequest, Type: promapi.ErrBadData, Msg: "remote_write body is not snappy-compressed: " + err.Error()}

@@ -1,4 +1,4 @@
-package datasource_test
+package mgmtapi_test
 
 import (
 	"bytes"
@@ -8,15 +8,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/server"
+	"github.com/promgate/promgate/internal/testkit"
 )
 
-const dsAPI = "/api-server/v1/datasources"
+const dsAPI = mgmtapi.DataSourcesPrefix
 
 func TestAPIValidation(t *testing.T) {
 	front := promtest.Start(t)
@@ -57,8 +61,8 @@ func TestAPIValidation(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := owner(front)
-			status, body := c.do(t, http.MethodPost, front.URL+dsAPI, tc.body)
+			c := front.Owner()
+			status, body := c.Do(t, http.MethodPost, front.URL+dsAPI, tc.body)
 			if status != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
 				t.Fatalf("%d %s, want 400 with %q", status, body, tc.want)
 			}
@@ -73,7 +77,7 @@ func TestAPIValidation(t *testing.T) {
 // data sources; anyone who may query lists them.
 func TestAPIPermissions(t *testing.T) {
 	front := promtest.Start(t)
-	ds := addDataSource(t, front, map[string]any{"name": "p", "url": "http://127.0.0.1:1", "env": "prod"})
+	ds := promtest.AddDataSource(t, front, map[string]any{"name": "p", "url": "http://127.0.0.1:1", "env": "prod"})
 	vk, vt := front.Credential(t, access.RoleViewer, access.ScopeRead, "")
 	ek, et := front.Credential(t, access.RoleEditor, access.ScopeRead, "")
 	lk, lt := front.Credential(t, access.RoleOwner, access.ScopeRead, `{env="prod"}`)
@@ -82,40 +86,40 @@ func TestAPIPermissions(t *testing.T) {
 	body := map[string]any{"name": "p2", "url": "http://127.0.0.1:2", "env": "prod"}
 	cases := []struct {
 		name        string
-		c           caller
+		c           promtest.Caller
 		method, url string
 		body        any
 		want        int
 	}{
-		{"viewer lists", caller{key: vk, token: vt}, http.MethodGet, front.URL + dsAPI, nil, 200},
-		{"viewer gets one", caller{key: vk, token: vt}, http.MethodGet, one, nil, 200},
-		{"viewer creates", caller{key: vk, token: vt}, http.MethodPost, front.URL + dsAPI, body, 403},
-		{"editor creates", caller{key: ek, token: et}, http.MethodPost, front.URL + dsAPI, body, 403},
-		{"editor updates", caller{key: ek, token: et}, http.MethodPut, one, body, 403},
-		{"editor deletes", caller{key: ek, token: et}, http.MethodDelete, one, nil, 403},
-		{"editor tests", caller{key: ek, token: et}, http.MethodPost, one + "/test", nil, 403},
-		{"editor tests unsaved", caller{key: ek, token: et}, http.MethodPost, front.URL + dsAPI + "/test", body, 403},
-		{"label-limited owner creates", caller{key: lk, token: lt}, http.MethodPost, front.URL + dsAPI, body, 403},
-		{"write-only owner lists", caller{key: wk, token: wt}, http.MethodGet, front.URL + dsAPI, nil, 403},
-		{"no credentials", caller{}, http.MethodGet, front.URL + dsAPI, nil, 401},
-		{"wrong token", caller{key: front.Key, token: vt}, http.MethodGet, front.URL + dsAPI, nil, 401},
-		{"owner deletes embedded", owner(front), http.MethodDelete, front.URL + dsAPI + "/1", nil, 400},
-		{"owner updates embedded", owner(front), http.MethodPut, front.URL + dsAPI + "/1", body, 400},
-		{"owner gets missing", owner(front), http.MethodGet, front.URL + dsAPI + "/999", nil, 404},
-		{"owner bad id", owner(front), http.MethodGet, front.URL + dsAPI + "/x", nil, 400},
-		{"owner unknown path", owner(front), http.MethodGet, front.URL + dsAPI + "/1/nope", nil, 404},
-		{"owner duplicate name", owner(front), http.MethodPost, front.URL + dsAPI, map[string]any{"name": "p", "url": "http://127.0.0.1:2", "env": "prod"}, 409},
+		{"viewer lists", promtest.Caller{Key: vk, Token: vt}, http.MethodGet, front.URL + dsAPI, nil, 200},
+		{"viewer gets one", promtest.Caller{Key: vk, Token: vt}, http.MethodGet, one, nil, 200},
+		{"viewer creates", promtest.Caller{Key: vk, Token: vt}, http.MethodPost, front.URL + dsAPI, body, 403},
+		{"editor creates", promtest.Caller{Key: ek, Token: et}, http.MethodPost, front.URL + dsAPI, body, 403},
+		{"editor updates", promtest.Caller{Key: ek, Token: et}, http.MethodPut, one, body, 403},
+		{"editor deletes", promtest.Caller{Key: ek, Token: et}, http.MethodDelete, one, nil, 403},
+		{"editor tests", promtest.Caller{Key: ek, Token: et}, http.MethodPost, one + "/test", nil, 403},
+		{"editor tests unsaved", promtest.Caller{Key: ek, Token: et}, http.MethodPost, front.URL + dsAPI + "/test", body, 403},
+		{"label-limited owner creates", promtest.Caller{Key: lk, Token: lt}, http.MethodPost, front.URL + dsAPI, body, 403},
+		{"write-only owner lists", promtest.Caller{Key: wk, Token: wt}, http.MethodGet, front.URL + dsAPI, nil, 403},
+		{"no credentials", promtest.Caller{}, http.MethodGet, front.URL + dsAPI, nil, 401},
+		{"wrong token", promtest.Caller{Key: front.Key, Token: vt}, http.MethodGet, front.URL + dsAPI, nil, 401},
+		{"owner deletes embedded", front.Owner(), http.MethodDelete, front.URL + dsAPI + "/1", nil, 400},
+		{"owner updates embedded", front.Owner(), http.MethodPut, front.URL + dsAPI + "/1", body, 400},
+		{"owner gets missing", front.Owner(), http.MethodGet, front.URL + dsAPI + "/999", nil, 404},
+		{"owner bad id", front.Owner(), http.MethodGet, front.URL + dsAPI + "/x", nil, 400},
+		{"owner unknown path", front.Owner(), http.MethodGet, front.URL + dsAPI + "/1/nope", nil, 404},
+		{"owner duplicate name", front.Owner(), http.MethodPost, front.URL + dsAPI, map[string]any{"name": "p", "url": "http://127.0.0.1:2", "env": "prod"}, 409},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			status, out := tc.c.do(t, tc.method, tc.url, tc.body)
+			status, out := tc.c.Do(t, tc.method, tc.url, tc.body)
 			if status != tc.want {
 				t.Fatalf("%d %s, want %d", status, out, tc.want)
 			}
 		})
 	}
 	// Other management paths still reach mgmtapi.
-	if status, out := owner(front).do(t, http.MethodGet, front.URL+"/api-server/v1/me", nil); status != 200 {
+	if status, out := front.Owner().Do(t, http.MethodGet, front.URL+"/api-server/v1/me", nil); status != 200 {
 		t.Fatalf("me: %d %s", status, out)
 	}
 }
@@ -126,7 +130,7 @@ func TestAPISessionCSRF(t *testing.T) {
 	front := promtest.Start(t)
 	req, _ := http.NewRequest(http.MethodPost, front.URL+"/api-server/v1/login", strings.NewReader(`{"login":"admin","password":"`+promtest.OwnerPassword+`"}`))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := httpClient.Do(req)
+	resp, err := testkit.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,14 +150,14 @@ func TestAPISessionCSRF(t *testing.T) {
 	body := map[string]any{"name": "s", "url": "http://127.0.0.1:1", "env": "prod"}
 	cases := []struct {
 		name   string
-		c      caller
+		c      promtest.Caller
 		method string
 		want   int
 	}{
-		{"list without token", caller{cookie: cookie}, http.MethodGet, 200},
-		{"create without token", caller{cookie: cookie}, http.MethodPost, 403},
-		{"create with wrong token", caller{cookie: cookie, csrf: "nope"}, http.MethodPost, 403},
-		{"create with token", caller{cookie: cookie, csrf: login.Data.CSRFToken}, http.MethodPost, 201},
+		{"list without token", promtest.Caller{Cookie: cookie}, http.MethodGet, 200},
+		{"create without token", promtest.Caller{Cookie: cookie}, http.MethodPost, 403},
+		{"create with wrong token", promtest.Caller{Cookie: cookie, CSRF: "nope"}, http.MethodPost, 403},
+		{"create with token", promtest.Caller{Cookie: cookie, CSRF: login.Data.CSRFToken}, http.MethodPost, 201},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,7 +165,7 @@ func TestAPISessionCSRF(t *testing.T) {
 			if tc.method == http.MethodPost {
 				b = body
 			}
-			status, out := tc.c.do(t, tc.method, front.URL+dsAPI, b)
+			status, out := tc.c.Do(t, tc.method, front.URL+dsAPI, b)
 			if status != tc.want {
 				t.Fatalf("%d %s, want %d", status, out, tc.want)
 			}
@@ -172,15 +176,15 @@ func TestAPISessionCSRF(t *testing.T) {
 // TestAPIChangesApplyNextRequest: update, secret handling and removal take
 // effect on the very next proxied request.
 func TestAPIChangesApplyNextRequest(t *testing.T) {
-	front, rec, ds := frontWithRecorder(t, nil, nil)
-	other := newRecorder(t, nil)
+	front, rec, ds := promtest.StartRecorded(t, nil, nil)
+	other := promtest.NewRecorder(t, nil)
 	one := fmt.Sprintf("%s%s/%d", front.URL, dsAPI, ds.ID)
-	query := fmt.Sprintf("%s%s%d/api/v1/query?query=up", front.URL, proxyPath, ds.ID)
+	query := fmt.Sprintf("%s%s%d/api/v1/query?query=up", front.URL, server.ProxyPrefix, ds.ID)
 	basic := func(u, p string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p)) }
 	steps := []struct {
 		name     string
 		update   map[string]any
-		backend  *recorder
+		backend  *promtest.Recorder
 		wantAuth string
 		wantOrg  string
 	}{
@@ -193,35 +197,35 @@ func TestAPIChangesApplyNextRequest(t *testing.T) {
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			if st.update != nil {
-				status, out := owner(front).do(t, http.MethodPut, one, st.update)
+				status, out := front.Owner().Do(t, http.MethodPut, one, st.update)
 				if status != 200 {
 					t.Fatalf("update: %d %s", status, out)
 				}
 			}
-			rec.reset()
-			other.reset()
-			if status, out := owner(front).do(t, http.MethodGet, query, nil); status != 200 {
+			rec.Reset()
+			other.Reset()
+			if status, out := front.Owner().Do(t, http.MethodGet, query, nil); status != 200 {
 				t.Fatalf("query: %d %s", status, out)
 			}
-			seen := st.backend.seen()
+			seen := st.backend.Seen()
 			if len(seen) != 1 {
 				t.Fatalf("backend saw %d requests", len(seen))
 			}
-			if got := seen[0].header.Get("Authorization"); got != st.wantAuth {
+			if got := seen[0].Header.Get("Authorization"); got != st.wantAuth {
 				t.Errorf("Authorization %q, want %q", got, st.wantAuth)
 			}
-			if got := seen[0].header.Get("X-Scope-OrgID"); got != st.wantOrg {
+			if got := seen[0].Header.Get("X-Scope-OrgID"); got != st.wantOrg {
 				t.Errorf("X-Scope-OrgID %q, want %q", got, st.wantOrg)
 			}
 		})
 	}
-	if status, out := owner(front).do(t, http.MethodDelete, one, nil); status != 200 {
+	if status, out := front.Owner().Do(t, http.MethodDelete, one, nil); status != 200 {
 		t.Fatalf("delete: %d %s", status, out)
 	}
-	if status, out := owner(front).do(t, http.MethodGet, query, nil); status != 404 {
+	if status, out := front.Owner().Do(t, http.MethodGet, query, nil); status != 404 {
 		t.Fatalf("query after delete: %d %s", status, out)
 	}
-	events, err := front.App.Store.ListAudit(testCtx(t), 100)
+	events, err := front.App.Store.ListAudit(testkit.Context(t), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +247,7 @@ func TestAPIChangesApplyNextRequest(t *testing.T) {
 func TestAPITestConnection(t *testing.T) {
 	back := promtest.Start(t)
 	front := promtest.Start(t)
-	noBuildinfo := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+	noBuildinfo := promtest.NewRecorder(t, func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/buildinfo") {
 			http.NotFound(w, r)
 			return
@@ -251,17 +255,17 @@ func TestAPITestConnection(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}`))
 	})
-	html := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+	html := promtest.NewRecorder(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		_, _ = w.Write([]byte("<html>Grafana</html>"))
 	})
-	slow := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+	slow := promtest.NewRecorder(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(5 * time.Second):
 		}
 	})
-	backURL := back.URL + proxyPath + "1"
+	backURL := back.URL + server.ProxyPrefix + "1"
 	cases := []struct {
 		name   string
 		body   map[string]any
@@ -271,7 +275,7 @@ func TestAPITestConnection(t *testing.T) {
 		{"working promgate", map[string]any{"url": backURL, "basicAuthUser": back.Key, "basicAuthPassword": back.Token}, true, "Data source is working: Prometheus test"},
 		{"wrong password", map[string]any{"url": backURL, "basicAuthUser": back.Key, "basicAuthPassword": "wrong-password"}, false, "HTTP 401 from backend: invalid credentials; check the basic auth"},
 		{"no credentials", map[string]any{"url": backURL}, false, "HTTP 401 from backend"},
-		{"closed port", map[string]any{"url": "http://" + closedPort(t)}, false, "Cannot reach the data source: dial: connection refused"},
+		{"closed port", map[string]any{"url": "http://" + testkit.FreeAddr(t)}, false, "Cannot reach the data source: dial: connection refused"},
 		{"unknown host", map[string]any{"url": "http://nonexistent.invalid:9090"}, false, "Cannot reach the data source"},
 		{"no buildinfo, query works", map[string]any{"url": noBuildinfo.URL}, true, "answered the query 1+1 (no build info: HTTP 404)"},
 		{"not Prometheus", map[string]any{"url": html.URL}, false, "not the Prometheus API"},
@@ -281,7 +285,7 @@ func TestAPITestConnection(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.body["name"], tc.body["env"] = "t", "prod"
-			status, out := owner(front).do(t, http.MethodPost, front.URL+dsAPI+"/test", tc.body)
+			status, out := front.Owner().Do(t, http.MethodPost, front.URL+dsAPI+"/test", tc.body)
 			if status != 200 {
 				t.Fatalf("%d %s", status, out)
 			}
@@ -289,7 +293,7 @@ func TestAPITestConnection(t *testing.T) {
 				OK      bool   `json:"ok"`
 				Message string `json:"message"`
 			}
-			decodeData(t, out, &res)
+			promtest.DecodeData(t, out, &res)
 			if res.OK != tc.wantOK || !strings.Contains(res.Message, tc.want) {
 				t.Fatalf("ok=%v %q, want ok=%v containing %q", res.OK, res.Message, tc.wantOK, tc.want)
 			}
@@ -299,7 +303,7 @@ func TestAPITestConnection(t *testing.T) {
 		})
 	}
 	// Saved: by id, and unsaved edits that keep the stored password.
-	ds := addDataSource(t, front, map[string]any{"name": "saved", "url": backURL, "env": "prod", "basicAuthUser": back.Key, "basicAuthPassword": back.Token})
+	ds := promtest.AddDataSource(t, front, map[string]any{"name": "saved", "url": backURL, "env": "prod", "basicAuthUser": back.Key, "basicAuthPassword": back.Token})
 	for name, req := range map[string]struct {
 		url  string
 		body any
@@ -308,7 +312,7 @@ func TestAPITestConnection(t *testing.T) {
 		"unsaved, stored secret": {front.URL + dsAPI + "/test", map[string]any{"id": ds.ID, "name": "saved", "url": backURL, "env": "prod", "basicAuthUser": back.Key}},
 		"embedded":               {front.URL + dsAPI + "/1/test", nil},
 	} {
-		status, out := owner(front).do(t, http.MethodPost, req.url, req.body)
+		status, out := front.Owner().Do(t, http.MethodPost, req.url, req.body)
 		if status != 200 || !bytes.Contains(out, []byte(`"ok":true`)) {
 			t.Errorf("%s: %d %s", name, status, out)
 		}
@@ -319,13 +323,13 @@ func TestAPITestConnection(t *testing.T) {
 // a data source secret, and the database holds only ciphertext.
 func TestSecretsNeverShown(t *testing.T) {
 	const password, token = "pw-Zx9-never-shown", "tok-Qy7-never-shown"
-	front, rec, ds := frontWithRecorder(t, reply(500, "text/plain", "boom"), map[string]any{"basicAuthPassword": password})
-	bearer := addDataSource(t, front, map[string]any{"name": "bearer", "url": "http://" + closedPort(t), "env": "prod", "bearerToken": token})
+	front, rec, ds := promtest.StartRecorded(t, promtest.Reply(500, "text/plain", "boom"), map[string]any{"basicAuthPassword": password})
+	bearer := promtest.AddDataSource(t, front, map[string]any{"name": "bearer", "url": "http://" + testkit.FreeAddr(t), "env": "prod", "bearerToken": token})
 	_ = rec
-	c := owner(front)
+	c := front.Owner()
 	var bodies [][]byte
 	collect := func(method, path string, body any) {
-		_, out := c.do(t, method, front.URL+path, body)
+		_, out := c.Do(t, method, front.URL+path, body)
 		bodies = append(bodies, out)
 	}
 	collect(http.MethodGet, dsAPI, nil)
@@ -336,8 +340,8 @@ func TestSecretsNeverShown(t *testing.T) {
 	collect(http.MethodPost, fmt.Sprintf("%s/%d/test", dsAPI, bearer.ID), nil)
 	collect(http.MethodGet, "/api-server/v1/grafana/api/datasources", nil)
 	collect(http.MethodGet, "/api-server/v1/endpoints", nil)
-	collect(http.MethodGet, fmt.Sprintf("%s%d/api/v1/query?query=up", proxyPath, ds.ID), nil)
-	collect(http.MethodGet, fmt.Sprintf("%s%d/api/v1/query?query=up", proxyPath, bearer.ID), nil)
+	collect(http.MethodGet, fmt.Sprintf("%s%d/api/v1/query?query=up", server.ProxyPrefix, ds.ID), nil)
+	collect(http.MethodGet, fmt.Sprintf("%s%d/api/v1/query?query=up", server.ProxyPrefix, bearer.ID), nil)
 	collect(http.MethodGet, "/", nil)
 	for i, b := range bodies {
 		if bytes.Contains(b, []byte(password)) || bytes.Contains(b, []byte(token)) {
@@ -372,33 +376,97 @@ func TestSecretsNeverShown(t *testing.T) {
 func TestWrongSecretKey(t *testing.T) {
 	dir := t.TempDir()
 	front := promtest.Start(t, promtest.WithDataDir(dir))
-	rec := newRecorder(t, nil)
-	ds := addDataSource(t, front, map[string]any{"name": "k", "url": rec.URL, "env": "prod", "bearerToken": "tok-1234"})
+	rec := promtest.NewRecorder(t, nil)
+	ds := promtest.AddDataSource(t, front, map[string]any{"name": "k", "url": rec.URL, "env": "prod", "bearerToken": "tok-1234"})
 	front.Stop()
 	if err := os.WriteFile(filepath.Join(dir, "secret.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	front = promtest.Start(t, promtest.WithDataDir(dir))
-	status, out := owner(front).do(t, http.MethodGet, fmt.Sprintf("%s%s%d/api/v1/query?query=up", front.URL, proxyPath, ds.ID), nil)
+	status, out := front.Owner().Do(t, http.MethodGet, fmt.Sprintf("%s%s%d/api/v1/query?query=up", front.URL, server.ProxyPrefix, ds.ID), nil)
 	if status != 500 || !strings.Contains(string(out), "do not decrypt") {
 		t.Fatalf("%d %s", status, out)
 	}
-	if n := len(rec.seen()); n != 0 {
+	if n := len(rec.Seen()); n != 0 {
 		t.Fatalf("backend saw %d requests", n)
 	}
-	_, out = owner(front).do(t, http.MethodGet, fmt.Sprintf("%s%s/%d", front.URL, dsAPI, ds.ID), nil)
+	_, out = front.Owner().Do(t, http.MethodGet, fmt.Sprintf("%s%s/%d", front.URL, dsAPI, ds.ID), nil)
 	if !strings.Contains(string(out), "problem") {
 		t.Fatalf("no problem shown: %s", out)
 	}
 	// Saving without giving the secret again is refused, with it works.
 	one := fmt.Sprintf("%s%s/%d", front.URL, dsAPI, ds.ID)
-	if status, out := owner(front).do(t, http.MethodPut, one, map[string]any{"name": "k", "url": rec.URL, "env": "prod"}); status != 400 {
+	if status, out := front.Owner().Do(t, http.MethodPut, one, map[string]any{"name": "k", "url": rec.URL, "env": "prod"}); status != 400 {
 		t.Fatalf("update without secret: %d %s", status, out)
 	}
-	if status, out := owner(front).do(t, http.MethodPut, one, map[string]any{"name": "k", "url": rec.URL, "env": "prod", "bearerToken": "tok-5678"}); status != 200 {
+	if status, out := front.Owner().Do(t, http.MethodPut, one, map[string]any{"name": "k", "url": rec.URL, "env": "prod", "bearerToken": "tok-5678"}); status != 200 {
 		t.Fatalf("update with secret: %d %s", status, out)
 	}
-	if status, out := owner(front).do(t, http.MethodGet, fmt.Sprintf("%s%s%d/api/v1/query?query=up", front.URL, proxyPath, ds.ID), nil); status != 200 {
+	if status, out := front.Owner().Do(t, http.MethodGet, fmt.Sprintf("%s%s%d/api/v1/query?query=up", front.URL, server.ProxyPrefix, ds.ID), nil); status != 200 {
 		t.Fatalf("after re-entering the secret: %d %s", status, out)
+	}
+}
+
+// TestOneDataSourceList: the Grafana-shaped list, the management API's
+// list and the endpoint URLs show the same data sources in the same order,
+// for a caller who may use every data source and for one limited to some.
+func TestOneDataSourceList(t *testing.T) {
+	front := promtest.Start(t)
+	a := promtest.AddDataSource(t, front, map[string]any{"name": "a", "url": "http://127.0.0.1:1", "env": "prod"})
+	b := promtest.AddDataSource(t, front, map[string]any{"name": "b", "url": "http://127.0.0.1:2", "env": "dev"})
+	status, body := front.Owner().Do(t, http.MethodPost, front.URL+"/api-server/v1/global-credentials",
+		map[string]any{"name": "limited", "role": "VIEWER", "dataSourceIds": []int64{b.ID}})
+	if status != http.StatusCreated && status != http.StatusOK {
+		t.Fatalf("create limited credential: %d %s", status, body)
+	}
+	var limited struct{ Key, Token string }
+	promtest.DecodeData(t, body, &limited)
+
+	ids := func(t *testing.T, c promtest.Caller, path string, grafana bool) []int64 {
+		t.Helper()
+		status, body := c.Do(t, http.MethodGet, front.URL+path, nil)
+		if status != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, status, body)
+		}
+		var list []struct{ ID int64 }
+		if grafana { // Grafana's list is a bare array
+			if err := json.Unmarshal(body, &list); err != nil {
+				t.Fatalf("%s: %v: %s", path, err, body)
+			}
+		} else {
+			promtest.DecodeData(t, body, &list)
+		}
+		out := []int64{}
+		for _, d := range list {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name      string
+		c         promtest.Caller
+		endpoints bool // the caller may view the endpoint URLs
+		want      []int64
+	}{
+		{"every data source", front.Owner(), true, []int64{1, a.ID, b.ID}},
+		{"limited to one", promtest.Caller{Key: limited.Key, Token: limited.Token}, false, []int64{b.ID}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, l := range []struct {
+				path    string
+				grafana bool
+			}{
+				{"/api-server/v1/grafana/api/datasources", true},
+				{dsAPI, false},
+				{"/api-server/v1/endpoints", false},
+			} {
+				if l.path == "/api-server/v1/endpoints" && !tc.endpoints {
+					continue
+				}
+				if got := ids(t, tc.c, l.path, l.grafana); !slices.Equal(got, tc.want) {
+					t.Errorf("%s lists %v, want %v", l.path, got, tc.want)
+				}
+			}
+		})
 	}
 }

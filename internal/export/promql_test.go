@@ -13,8 +13,10 @@ import (
 	"github.com/prometheus/prometheus/util/jsonutil"
 )
 
-// WritePromQL writes an engine result in the given format, for the server's
-// query endpoints (format=csv, Accept: text/csv). CSV and TSV are written row
+// WritePromQL writes an engine result in the given format. Only tests use
+// it, as a reference: the server converts the API's JSON as the CLI does,
+// and TestCLIPathAgreesWithWritePromQL checks that path against this
+// direct one from the engine's result. CSV and TSV are written row
 // by row from the engine's result, byte for byte as the CLI writes them from
 // the API's JSON: same columns, timestamps, value spelling and quoting. A
 // native histogram sample is one row whose value is the API's JSON for it.

@@ -98,7 +98,7 @@ func (rm *Remote) probe(ctx context.Context, req *promapi.Request) probe {
 	if err != nil {
 		return probe{err: err}
 	}
-	resp, err := rm.fwd.rt.RoundTrip(hr)
+	resp, err := rm.rt.RoundTrip(hr)
 	if err != nil {
 		return probe{err: err}
 	}

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/common/config"
@@ -428,11 +429,22 @@ func (rm *Remote) queryFailure(ctx, qctx context.Context, err error, start time.
 		return &promapi.Error{Status: http.StatusGatewayTimeout, Type: promapi.ErrTimeout,
 			Msg: fmt.Sprintf("data source %q did not answer within %s", name, rm.timeout)}
 	}
-	reason := describeNetError(err)
+	reason := rm.describeNetError(err)
 	rm.fwd.logger.WarnContext(ctx, "data source unreachable", "datasource", name, "id", rm.info.ID,
 		"err", rm.redact.Replace(err.Error()), "took", time.Since(start))
 	return &promapi.Error{Status: http.StatusBadGateway, Type: promapi.ErrUnavailable,
 		Msg: rm.redact.Replace(fmt.Sprintf("data source %q unreachable: %s", name, reason))}
+}
+
+// describeNetError is describeNetError with a hint for https: a backend
+// that requires a client certificate may close the connection right after
+// the TLS 1.3 handshake, before its alert is read.
+func (rm *Remote) describeNetError(err error) string {
+	reason := describeNetError(err)
+	if rm.base.Scheme == "https" && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+		reason += " (if the backend requires a TLS client certificate, check the data source's)"
+	}
+	return reason
 }
 
 // describeNetError says why a request failed without the URL (url.Error
@@ -452,6 +464,10 @@ func describeNetError(err error) string {
 		return "cannot resolve host"
 	case errors.As(err, &certErr):
 		return "TLS certificate not trusted"
+	case errors.As(err, &opErr) && opErr.Op == "remote error" && opErr.Err != nil:
+		// The backend's TLS alert: most often a client certificate it
+		// wants (mutual TLS) and did not get, or does not trust.
+		return fmt.Sprintf("TLS handshake refused by the backend (%s): check the data source's TLS client certificate", opErr.Err)
 	case errors.As(err, &recErr):
 		return "TLS handshake failed (is the URL https but the server plain http?)"
 	case errors.As(err, &opErr):

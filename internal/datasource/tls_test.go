@@ -1,0 +1,138 @@
+package datasource_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/promgate/promgate/internal/datasource/dstest"
+	"github.com/promgate/promgate/internal/promtest"
+	"github.com/promgate/promgate/internal/testpeer"
+)
+
+// tlsPrometheus starts the real Prometheus serving https with its own
+// --web.config.file; mutual requires client certificates from pki's CA.
+func tlsPrometheus(t *testing.T, pki *promtest.PKI, mutual bool) *dstest.Prometheus {
+	t.Helper()
+	bin, err := dstest.Bin()
+	if err != nil {
+		testpeer.Missing(t, testpeer.Prometheus, err.Error())
+	}
+	cfg := dstest.TLS{CertFile: pki.CertFile, KeyFile: pki.KeyFile, Client: pki.ClientTLS()}
+	if mutual {
+		cfg.ClientCAFile, cfg.ClientAuth, cfg.Client = pki.CAFile, "RequireAndVerifyClientCert", pki.ClientTLS(pki.ClientCert)
+	}
+	p, err := dstest.StartPrometheusTLS(testCtx(t), bin, t.TempDir(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+func readPEM(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// tlsQuery is the instant query both sides are asked.
+func tlsQuery(now time.Time) string {
+	return fmt.Sprintf("/api/v1/query?query=vector(42)&time=%d", now.Unix())
+}
+
+// TestRealPrometheusTLS: a remote data source served over TLS (and over
+// mutual TLS) by a real Prometheus answers through promgate exactly what
+// it answers directly when the data source trusts its CA (and presents the
+// client certificate), and is a clear 502 otherwise. The TLS key is never
+// shown by the API.
+func TestRealPrometheusTLS(t *testing.T) {
+	pki := promtest.NewPKI(t)
+	plain, mutual := tlsPrometheus(t, pki, false), tlsPrometheus(t, pki, true)
+	front := promtest.Start(t)
+	now := time.Now()
+	ca, cert, key := readPEM(t, pki.CAFile), readPEM(t, pki.ClientCertFile), readPEM(t, pki.ClientKeyFile)
+
+	direct := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(pki.ClientCert)}}
+	resp, err := direct.Get(mutual.URL + tlsQuery(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(want, []byte(`"42"`)) {
+		t.Fatalf("Prometheus directly: %d %s", resp.StatusCode, want)
+	}
+	stranger := tlsPEMOf(t, pki.StrangerCert)
+
+	for i, tc := range []struct {
+		name     string
+		url      string
+		settings map[string]any
+		wantOK   bool
+		wantMsg  string // in the 502 and in the connection test
+	}{
+		{"system roots only", plain.URL, nil, false, "TLS certificate not trusted"},
+		{"ca", plain.URL, map[string]any{"tlsCACert": ca}, true, ""},
+		{"ca and server name", plain.URL, map[string]any{"tlsCACert": ca, "tlsServerName": "localhost"}, true, ""},
+		{"ca and wrong server name", plain.URL, map[string]any{"tlsCACert": ca, "tlsServerName": "elsewhere.example"}, false, "TLS certificate not trusted"},
+		{"insecure skip verify", plain.URL, map[string]any{"tlsSkipVerify": true}, true, ""},
+		{"mutual without client certificate", mutual.URL, map[string]any{"tlsCACert": ca}, false, "TLS client certificate"},
+		{"mutual with a stranger's certificate", mutual.URL, map[string]any{"tlsCACert": ca, "tlsClientCert": stranger[0], "tlsClientKey": stranger[1]}, false, "TLS client certificate"},
+		{"mutual with client certificate", mutual.URL, map[string]any{"tlsCACert": ca, "tlsClientCert": cert, "tlsClientKey": key}, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := map[string]any{"name": fmt.Sprintf("tls-%d", i), "url": tc.url, "env": "prod", "timeoutSeconds": 10}
+			for k, v := range tc.settings {
+				in[k] = v
+			}
+			ds := addDataSource(t, front, in)
+			status, body := owner(front).do(t, http.MethodGet, fmt.Sprintf("%s%s%d%s", front.URL, proxyPath, ds.ID, tlsQuery(now)), nil)
+			_, testOut := owner(front).do(t, http.MethodPost, fmt.Sprintf("%s/api-server/v1/datasources/%d/test", front.URL, ds.ID), nil)
+			if tc.wantOK {
+				if status != http.StatusOK || !bytes.Equal(body, want) {
+					t.Fatalf("through promgate: %d %s\nPrometheus: %s", status, body, want)
+				}
+				if !bytes.Contains(testOut, []byte("Data source is working: Prometheus 3.16.0")) {
+					t.Fatalf("test connection: %s", testOut)
+				}
+				return
+			}
+			if status != http.StatusBadGateway || !bytes.Contains(body, []byte(`"errorType":"unavailable"`)) || !bytes.Contains(body, []byte(tc.wantMsg)) {
+				t.Fatalf("through promgate: %d %s, want 502 unavailable saying %q", status, body, tc.wantMsg)
+			}
+			if !bytes.Contains(testOut, []byte(tc.wantMsg)) || bytes.Contains(testOut, []byte("is working")) {
+				t.Fatalf("test connection: %s, want a failure saying %q", testOut, tc.wantMsg)
+			}
+		})
+	}
+
+	// The key is sealed and write-only: the list shows that one is set.
+	_, list := owner(front).do(t, http.MethodGet, front.URL+"/api-server/v1/datasources", nil)
+	if bytes.Contains(list, []byte("PRIVATE KEY")) || !bytes.Contains(list, []byte(`"hasTLSClientKey":true`)) || !bytes.Contains(list, []byte("BEGIN CERTIFICATE")) {
+		t.Fatalf("data source list shows the key or lacks the certificates: %s", list)
+	}
+}
+
+// tlsPEMOf is a certificate and key as PEM text.
+func tlsPEMOf(t *testing.T, c tls.Certificate) [2]string {
+	t.Helper()
+	keyDER, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [2]string{
+		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
+	}
+}

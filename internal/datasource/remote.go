@@ -162,6 +162,25 @@ func (f *Forwarder) NewRemote(s Settings) (*Remote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data source %q: %w", s.Name, err)
 	}
+	return f.newRemote(s, base, rt, key), nil
+}
+
+// Test tries s (saved or not) through a round tripper of its own, dropped
+// afterwards: testing many unsaved settings leaves no connections behind.
+func (f *Forwarder) Test(ctx context.Context, s Settings) (TestResult, error) {
+	base, err := url.Parse(s.URL)
+	if err != nil {
+		return TestResult{}, fmt.Errorf("data source %q: bad url", s.Name)
+	}
+	rt, err := NewRoundTripper(s.HTTP)
+	if err != nil {
+		return TestResult{}, fmt.Errorf("data source %q: %w", s.Name, err)
+	}
+	defer closeIdle(rt)
+	return f.newRemote(s, base, rt, [sha256.Size]byte{}).Test(ctx), nil
+}
+
+func (f *Forwarder) newRemote(s Settings, base *url.URL, rt http.RoundTripper, key [sha256.Size]byte) *Remote {
 	rm := &Remote{
 		fwd:     f,
 		rt:      rt,
@@ -186,7 +205,7 @@ func (f *Forwarder) NewRemote(s Settings) (*Remote, error) {
 		}
 	}
 	rm.redact = strings.NewReplacer(pairs...)
-	return rm, nil
+	return rm
 }
 
 // Info implements DataSource.

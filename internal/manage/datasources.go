@@ -161,11 +161,7 @@ func (m *Manager) TestDataSource(ctx context.Context, s datasource.Settings) (da
 	if err := s.Normalize(); err != nil {
 		return datasource.TestResult{}, err
 	}
-	rm, err := m.forwarder().NewRemote(s)
-	if err != nil {
-		return datasource.TestResult{}, err
-	}
-	return rm.Test(ctx), nil
+	return m.forwarder().Test(ctx, s)
 }
 
 func (m *Manager) auditDataSource(ctx context.Context, actor audit.Actor, action string, s datasource.Settings, detail string) {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/config"
+	"golang.org/x/oauth2"
 
 	"github.com/promgate/promgate/internal/promapi"
 )
@@ -474,8 +475,16 @@ func describeNetError(err error) string {
 		opErr   *net.OpError
 		certErr *tls.CertificateVerificationError
 		recErr  tls.RecordHeaderError
+		oauth   *oauth2.RetrieveError
 	)
 	switch {
+	case errors.As(err, &oauth):
+		// Its message quotes the token endpoint's answer: leave that out.
+		status := 0
+		if oauth.Response != nil {
+			status = oauth.Response.StatusCode
+		}
+		return fmt.Sprintf("OAuth2 token request refused (HTTP %d): check the data source's client id, secret and token URL", status)
 	case errors.As(err, &dnsErr):
 		if dnsErr.IsNotFound {
 			return "host not found"

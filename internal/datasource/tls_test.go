@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +136,55 @@ func tlsPEMOf(t *testing.T, c tls.Certificate) [2]string {
 	return [2]string{
 		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]})),
 		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
+	}
+}
+
+// TestOAuth2ClientCredentials: a data source with OAuth2 client
+// credentials fetches a token from the token URL with its client id and
+// secret and sends the backend that token; a wrong secret is a 502 that
+// does not quote it.
+func TestOAuth2ClientCredentials(t *testing.T) {
+	const clientSecret = "oauth-secret-Vb8"
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ := r.BasicAuth()
+		if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" || user != "cid" || pass != clientSecret {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"invalid_client"}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"access_token":"at-for-%s","token_type":"Bearer","expires_in":3600}`, r.PostForm.Get("scope"))
+	}))
+	t.Cleanup(idp.Close)
+	front, rec, _ := frontWithRecorder(t, nil, nil)
+	for _, tc := range []struct {
+		name, secret string
+		wantStatus   int
+		wantAuth     string
+		wantMsg      string
+	}{
+		{"right secret", clientSecret, http.StatusOK, "Bearer at-for-read metrics", ""},
+		{"wrong secret", "not-the-secret", http.StatusBadGateway, "", "OAuth2 token request refused (HTTP 401)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds := addDataSource(t, front, map[string]any{"name": "oauth-" + strings.ReplaceAll(tc.name, " ", "-"), "url": rec.URL, "env": "prod",
+				"oauth2ClientId": "cid", "oauth2ClientSecret": tc.secret, "oauth2TokenUrl": idp.URL + "/token", "oauth2Scopes": []string{"read", "metrics"}})
+			rec.reset()
+			status, body := owner(front).do(t, http.MethodGet, fmt.Sprintf("%s%s%d/api/v1/query?query=up", front.URL, proxyPath, ds.ID), nil)
+			if status != tc.wantStatus || bytes.Contains(body, []byte(tc.secret)) || !bytes.Contains(body, []byte(tc.wantMsg)) {
+				t.Fatalf("query: %d %s", status, body)
+			}
+			if tc.wantAuth == "" {
+				if len(rec.seen()) != 0 {
+					t.Fatal("the backend was asked without a token")
+				}
+				return
+			}
+			seen := rec.seen()
+			if len(seen) != 1 || seen[0].header.Get("Authorization") != tc.wantAuth {
+				t.Fatalf("backend saw %d requests, Authorization %v", len(seen), seen)
+			}
+		})
 	}
 }

@@ -188,3 +188,35 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyURL: a data source with a proxy URL reaches its backend through
+// that proxy (here an HTTP proxy that answers for a host that does not
+// resolve), with the data source's credentials.
+func TestProxyURL(t *testing.T) {
+	type seen struct{ target, auth string }
+	got := make(chan seen, 1)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- seen{r.URL.String(), r.Header.Get("Authorization")}:
+		default:
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+	}))
+	t.Cleanup(proxy.Close)
+	front := promtest.Start(t)
+	ds := addDataSource(t, front, map[string]any{"name": "proxied", "url": "http://prometheus.invalid:9090", "env": "prod",
+		"proxyUrl": proxy.URL, "bearerToken": "tok-via-proxy"})
+	status, body := owner(front).do(t, http.MethodGet, fmt.Sprintf("%s%s%d/api/v1/query?query=up", front.URL, proxyPath, ds.ID), nil)
+	if status != http.StatusOK {
+		t.Fatalf("query: %d %s", status, body)
+	}
+	select {
+	case s := <-got:
+		if !strings.HasPrefix(s.target, "http://prometheus.invalid:9090/api/v1/query") || s.auth != "Bearer tok-via-proxy" {
+			t.Fatalf("proxy saw %+v", s)
+		}
+	default:
+		t.Fatal("the request did not go through the proxy")
+	}
+}

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/prometheus/common/config"
 
 	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/datasource"
@@ -28,7 +31,9 @@ const adminDatasourceUsage = `usage: promgate admin datasource <command> [flags]
 commands:
   add --name N --url U --env E [--site S] [--uid U]
       [--basic-auth-user U --basic-auth-password-file F | --bearer-token-file F]
-      [--header K=V ...] [--timeout 30s] [--output text|json]
+      [--oauth2-client-id I --oauth2-client-secret-file F --oauth2-token-url U [--oauth2-scopes a,b]]
+      [--ca-file F] [--cert-file F --key-file F] [--server-name N] [--insecure-skip-verify]
+      [--proxy-url U] [--header K=V ...] [--timeout 30s] [--output text|json]
   list [--output text|json]
   test (--id N | --uid U)
   remove (--id N | --uid U)
@@ -40,6 +45,8 @@ common flags:
                         default <data-dir>/secret.key; created if absent). Use the server's.
 
 Passwords and tokens are read from files ("-" for stdin), never from arguments.
+TLS files are PEM, read when adding: the store keeps their content (the key
+sealed like the passwords), so every replica has them without the files.
 A running server sees changes within about a second.
 `
 
@@ -63,13 +70,18 @@ type dsCmd struct {
 	m              *manage.Manager
 	actorName      string
 
-	dataDir, storeURL, keyFile string
-	name, url, env, site, uid  string
-	user, passwordFile         string
-	tokenFile, output          string
-	headers                    headerFlags
-	timeout                    time.Duration
-	id                         int64
+	dataDir, storeURL, keyFile   string
+	name, url, env, site, uid    string
+	user, passwordFile           string
+	tokenFile, output            string
+	headers                      headerFlags
+	oauth2ID, oauth2SecretFile   string
+	oauth2TokenURL, oauth2Scope  string
+	caFile, certFile, tlsKeyFile string
+	serverName, proxyURL         string
+	insecureSkipVerify           bool
+	timeout                      time.Duration
+	id                           int64
 }
 
 // runAdminDatasource runs `promgate admin datasource ...`; args excludes
@@ -99,6 +111,16 @@ func runAdminDatasource(ctx context.Context, args []string, stdin io.Reader, std
 		fs.StringVar(&c.user, "basic-auth-user", "", "basic auth user")
 		fs.StringVar(&c.passwordFile, "basic-auth-password-file", "", `file holding the basic auth password ("-": stdin)`)
 		fs.StringVar(&c.tokenFile, "bearer-token-file", "", `file holding a bearer token ("-": stdin)`)
+		fs.StringVar(&c.oauth2ID, "oauth2-client-id", "", "OAuth2 client credentials: client id")
+		fs.StringVar(&c.oauth2SecretFile, "oauth2-client-secret-file", "", `file holding the OAuth2 client secret ("-": stdin)`)
+		fs.StringVar(&c.oauth2TokenURL, "oauth2-token-url", "", "OAuth2 token URL")
+		fs.StringVar(&c.oauth2Scope, "oauth2-scopes", "", "OAuth2 scopes, comma-separated")
+		fs.StringVar(&c.caFile, "ca-file", "", "PEM file of the CA certificate(s) that sign the backend's certificate (default: the system's)")
+		fs.StringVar(&c.certFile, "cert-file", "", "PEM file of the client certificate, for backends that require one (mutual TLS)")
+		fs.StringVar(&c.tlsKeyFile, "key-file", "", "PEM file of the client certificate's key")
+		fs.StringVar(&c.serverName, "server-name", "", "name to verify the backend's certificate against (default: the URL's host)")
+		fs.BoolVar(&c.insecureSkipVerify, "insecure-skip-verify", false, "do not verify the backend's certificate (testing only)")
+		fs.StringVar(&c.proxyURL, "proxy-url", "", "HTTP(S) or SOCKS5 proxy to reach the backend through (default: HTTPS_PROXY/HTTP_PROXY from the environment)")
 		fs.Var(c.headers, "header", "extra header K=V sent to the backend, e.g. X-Scope-OrgID=tenant (repeatable)")
 		fs.DurationVar(&c.timeout, "timeout", datasource.DefaultTimeout, "time a request to the backend may take")
 		fs.StringVar(&c.output, "output", "text", "text or json")
@@ -184,17 +206,54 @@ func (c *dsCmd) add(ctx context.Context) error {
 	case c.passwordFile != "" && c.user == "":
 		return usageErr("--basic-auth-password-file needs --basic-auth-user")
 	}
-	s := datasource.Settings{UID: c.uid, Name: c.name, URL: c.url, Env: c.env, Site: c.site, BasicAuthUser: c.user, Headers: c.headers, Timeout: c.timeout}
+	s := datasource.Settings{UID: c.uid, Name: c.name, URL: c.url, Env: c.env, Site: c.site, Timeout: c.timeout}
+	s.SetHeaders(c.headers)
+	var password, token, clientSecret, key string
 	var err error
-	if c.passwordFile != "" {
-		if s.BasicAuthPassword, err = c.readSecretFile(c.passwordFile); err != nil {
-			return err
+	for _, f := range []struct {
+		path string
+		out  *string
+	}{
+		{c.passwordFile, &password}, {c.tokenFile, &token}, {c.oauth2SecretFile, &clientSecret}, {c.tlsKeyFile, &key},
+	} {
+		if f.path != "" {
+			if *f.out, err = c.readSecretFile(f.path); err != nil {
+				return err
+			}
 		}
 	}
-	if c.tokenFile != "" {
-		if s.BearerToken, err = c.readSecretFile(c.tokenFile); err != nil {
-			return err
+	if c.user != "" {
+		s.SetBasicAuth(c.user, password)
+	}
+	s.SetBearerToken(token)
+	if c.oauth2ID != "" || c.oauth2TokenURL != "" || clientSecret != "" {
+		s.HTTP.OAuth2 = &config.OAuth2{ClientID: c.oauth2ID, ClientSecret: config.Secret(clientSecret), TokenURL: c.oauth2TokenURL}
+		for sc := range strings.SplitSeq(c.oauth2Scope, ",") {
+			if sc = strings.TrimSpace(sc); sc != "" {
+				s.HTTP.OAuth2.Scopes = append(s.HTTP.OAuth2.Scopes, sc)
+			}
 		}
+	}
+	t := &s.HTTP.TLSConfig
+	t.Key, t.ServerName, t.InsecureSkipVerify = config.Secret(key), c.serverName, c.insecureSkipVerify
+	for _, f := range []struct {
+		path string
+		out  *string
+	}{{c.caFile, &t.CA}, {c.certFile, &t.Cert}} {
+		if f.path != "" {
+			raw, err := os.ReadFile(f.path)
+			if err != nil {
+				return fmt.Errorf("read certificate file: %w", err)
+			}
+			*f.out = string(raw)
+		}
+	}
+	if c.proxyURL != "" {
+		u, err := url.Parse(c.proxyURL)
+		if err != nil {
+			return usageErr("--proxy-url does not parse")
+		}
+		s.HTTP.ProxyURL = config.URL{URL: u}
 	}
 	s, err = c.m.CreateDataSource(ctx, c.actor(), s)
 	if msg, ok := badData(err); ok {
@@ -236,6 +295,8 @@ func (c *dsCmd) list(ctx context.Context) error {
 			authKind = "UNREADABLE (wrong secret key?)"
 		case *v.HasBearerToken:
 			authKind = "bearer"
+		case v.OAuth2ClientID != "":
+			authKind = "oauth2 " + v.OAuth2ClientID
 		case v.BasicAuthUser != "":
 			authKind = "basic " + v.BasicAuthUser
 		}

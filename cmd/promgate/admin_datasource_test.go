@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -191,5 +192,54 @@ func TestAdminDatasourceUsage(t *testing.T) {
 				t.Fatalf("err = %v, want a usage error (exit 2)", err)
 			}
 		})
+	}
+}
+
+// TestAdminDatasourceMutualTLS: `admin datasource add` reads the TLS files
+// given by --ca-file, --cert-file and --key-file when adding; the server
+// then reaches a backend that requires that client certificate, and
+// nothing shows the key.
+func TestAdminDatasourceMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	srv := promtest.Start(t, promtest.WithDataDir(dir))
+	pki := promtest.NewPKI(t)
+	serverCert, err := tls.LoadX509KeyPair(pki.CertFile, pki.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+	}))
+	backend.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pki.Pool, MinVersion: tls.VersionTLS12}
+	backend.StartTLS()
+	t.Cleanup(backend.Close)
+
+	// A key that is not the certificate's is refused when adding.
+	_, _, err = adminDS(t, "", "add", "--data-dir", dir, "--name", "bad", "--url", backend.URL, "--env", "prod",
+		"--ca-file", pki.CAFile, "--cert-file", pki.ClientCertFile, "--key-file", pki.KeyFile)
+	if err == nil || !strings.Contains(err.Error(), "tlsClientCert and tlsClientKey") {
+		t.Fatalf("mismatched key: %v", err)
+	}
+
+	out, errOut, err := adminDS(t, "", "add", "--data-dir", dir, "--name", "mtls", "--url", backend.URL, "--env", "prod",
+		"--ca-file", pki.CAFile, "--cert-file", pki.ClientCertFile, "--key-file", pki.ClientKeyFile, "--server-name", "localhost", "--output", "json")
+	if err != nil {
+		t.Fatalf("add: %v\n%s", err, errOut)
+	}
+	var added map[string]any
+	if err := json.Unmarshal([]byte(out), &added); err != nil {
+		t.Fatal(err)
+	}
+	if added["hasTLSClientKey"] != true || added["tlsServerName"] != "localhost" || !strings.Contains(fmt.Sprint(added["tlsClientCert"]), "BEGIN CERTIFICATE") {
+		t.Fatalf("added: %s", out)
+	}
+	query := fmt.Sprintf("%s%s%d/api/v1/query?query=up", srv.URL, server.ProxyPrefix, int64(added["id"].(float64)))
+	if status := waitStatus(t, srv, query, http.StatusOK); status != http.StatusOK {
+		t.Fatalf("mutual TLS backend through the server: %d", status)
+	}
+	list, _, err := adminDS(t, "", "list", "--data-dir", dir, "--output", "json")
+	if err != nil || strings.Contains(out+list, "PRIVATE KEY") || !strings.Contains(list, `"hasTLSClientKey": true`) {
+		t.Fatalf("list: %v\n%s", err, list)
 	}
 }

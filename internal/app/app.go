@@ -323,7 +323,7 @@ func (a *App) dataSources(ctx context.Context, cfg Config) error {
 		}
 	}
 	codec := datasource.NewCodec(box)
-	fwd := datasource.NewForwarder(nil, a.logger, cfg.Version)
+	fwd := datasource.NewForwarder(a.logger, cfg.Version)
 	a.closers = append(a.closers, fwd.Close)
 	remotes := datasource.NewSources(datasource.SourcesOptions{Store: a.Store, Codec: codec, Forwarder: fwd, Logger: a.logger, Generation: a.Auth.Generation})
 	embeddedDS := datasource.NewEmbedded(a.TSDB)

@@ -90,7 +90,7 @@ func (rm *Remote) failure(ctx context.Context, err error) TestResult {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 		return TestResult{Message: fmt.Sprintf("No answer from the data source within %s", rm.timeout)}
 	}
-	return TestResult{Message: "Cannot reach the data source: " + describeNetError(err)}
+	return TestResult{Message: "Cannot reach the data source: " + rm.describeNetError(err)}
 }
 
 func (rm *Remote) probe(ctx context.Context, req *promapi.Request) probe {
@@ -98,7 +98,7 @@ func (rm *Remote) probe(ctx context.Context, req *promapi.Request) probe {
 	if err != nil {
 		return probe{err: err}
 	}
-	resp, err := rm.fwd.rt.RoundTrip(hr)
+	resp, err := rm.rt.RoundTrip(hr)
 	if err != nil {
 		return probe{err: err}
 	}

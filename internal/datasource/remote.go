@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -18,7 +19,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/prometheus/common/config"
+	"golang.org/x/oauth2"
 
 	"github.com/promgate/promgate/internal/promapi"
 )
@@ -37,67 +42,113 @@ const peekSize = 32 << 10
 // identity, as the embedded data source does.
 var passHeaders = []string{"Content-Type", "Cache-Control", "Expires", "Last-Modified"}
 
-// Forwarder is what every remote data source shares: one HTTP transport
-// (so connections to a backend are kept alive across requests and data
-// sources) and reusable peek buffers.
+// Forwarder is what every remote data source shares: the round trippers
+// built from their HTTP client settings (one per distinct settings, so
+// connections to a backend are kept alive across reloads) and reusable
+// peek buffers.
 type Forwarder struct {
-	rt        http.RoundTripper
 	logger    *slog.Logger
 	userAgent string
 	readers   sync.Pool
+
+	mu  sync.Mutex
+	rts map[[sha256.Size]byte]http.RoundTripper
 }
 
-// NewTransport is the transport remote data sources use: keep-alives with
-// enough idle connections per backend for a busy Grafana, bounded dial,
-// TLS and header waits. Per-request time is bounded by each data source's
-// timeout on the request context.
-func NewTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                  http.ProxyFromEnvironment,
-		DialContext:            (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           512,
-		MaxIdleConnsPerHost:    64,
-		IdleConnTimeout:        90 * time.Second,
-		TLSHandshakeTimeout:    10 * time.Second,
-		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: 1 << 20,
-		// Big answers are read in 64 KiB syscalls rather than 4 KiB ones.
-		ReadBufferSize:     64 << 10,
-		DisableCompression: true, // see passHeaders
-	}
-}
-
-// NewForwarder returns a Forwarder sending through rt (NewTransport() when
-// nil). version goes into the User-Agent.
-func NewForwarder(rt http.RoundTripper, logger *slog.Logger, version string) *Forwarder {
-	if rt == nil {
-		rt = NewTransport()
-	}
+// NewForwarder returns a Forwarder. version goes into the User-Agent.
+func NewForwarder(logger *slog.Logger, version string) *Forwarder {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if version == "" {
 		version = "dev"
 	}
-	return &Forwarder{rt: rt, logger: logger, userAgent: "promgate/" + version}
+	return &Forwarder{logger: logger, userAgent: "promgate/" + version, rts: map[[sha256.Size]byte]http.RoundTripper{}}
 }
 
 // Close drops idle backend connections.
 func (f *Forwarder) Close() error {
-	if c, ok := f.rt.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, rt := range f.rts {
+		closeIdle(rt)
+		delete(f.rts, k)
 	}
 	return nil
+}
+
+func closeIdle(rt http.RoundTripper) {
+	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// rtKey identifies the round tripper of some HTTP client settings: equal
+// settings share connections. It is a hash, so the map holds no secret.
+func rtKey(h config.HTTPClientConfig) [sha256.Size]byte {
+	// Secrets marshal as "<secret>": add them in the clear to the hash.
+	b, _ := json.Marshal(h)
+	s := Settings{HTTP: h}
+	for _, v := range []string{string(b), s.BasicAuthPassword(), s.BearerToken(), s.OAuth2ClientSecret(), string(h.TLSConfig.Key)} {
+		b = append(b, 0)
+		b = append(b, v...)
+	}
+	return sha256.Sum256(b)
+}
+
+// roundTripper returns the shared round tripper of h, building it with
+// Prometheus' client configuration on first use.
+func (f *Forwarder) roundTripper(h config.HTTPClientConfig) (http.RoundTripper, [sha256.Size]byte, error) {
+	key := rtKey(h)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if rt, ok := f.rts[key]; ok {
+		return rt, key, nil
+	}
+	rt, err := NewRoundTripper(h)
+	if err != nil {
+		return nil, key, err
+	}
+	f.rts[key] = rt
+	return rt, key, nil
+}
+
+// retain drops the round trippers not in keep (after a reload), closing
+// their idle connections.
+func (f *Forwarder) retain(keep map[[sha256.Size]byte]bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, rt := range f.rts {
+		if !keep[k] {
+			closeIdle(rt)
+			delete(f.rts, k)
+		}
+	}
+}
+
+// NewRoundTripper is the transport of one remote data source: Prometheus'
+// own (config.NewRoundTripperFromConfig: TLS, proxy, extra headers, then
+// the credentials, which it sets last so nothing can replace them), with
+// bounded dial and keep-alives. It asks for no compression (see
+// passHeaders). Per-request time is bounded by the data source's timeout
+// on the request context.
+func NewRoundTripper(h config.HTTPClientConfig) (http.RoundTripper, error) {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	rt, err := config.NewRoundTripperFromConfig(h, "promgate_datasource",
+		config.WithDialContextFunc(dialer.DialContext), config.WithIdleConnTimeout(90*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("http client settings: %w", err)
+	}
+	return rt, nil
 }
 
 // Remote is a Prometheus-compatible backend reached over HTTP.
 type Remote struct {
 	fwd     *Forwarder
+	rt      http.RoundTripper
+	rtKey   [sha256.Size]byte
 	info    Info
 	base    *url.URL
-	auth    string // the whole Authorization value; "" for none
-	headers http.Header
 	timeout time.Duration
 	redact  *strings.Replacer // blanks the secrets out of any text we pass on
 }
@@ -108,36 +159,45 @@ func (f *Forwarder) NewRemote(s Settings) (*Remote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data source %q: bad url", s.Name)
 	}
+	rt, key, err := f.roundTripper(s.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("data source %q: %w", s.Name, err)
+	}
+	return f.newRemote(s, base, rt, key), nil
+}
+
+// Test tries s (saved or not) through a round tripper of its own, dropped
+// afterwards: testing many unsaved settings leaves no connections behind.
+func (f *Forwarder) Test(ctx context.Context, s Settings) (TestResult, error) {
+	base, err := url.Parse(s.URL)
+	if err != nil {
+		return TestResult{}, fmt.Errorf("data source %q: bad url", s.Name)
+	}
+	rt, err := NewRoundTripper(s.HTTP)
+	if err != nil {
+		return TestResult{}, fmt.Errorf("data source %q: %w", s.Name, err)
+	}
+	defer closeIdle(rt)
+	return f.newRemote(s, base, rt, [sha256.Size]byte{}).Test(ctx), nil
+}
+
+func (f *Forwarder) newRemote(s Settings, base *url.URL, rt http.RoundTripper, key [sha256.Size]byte) *Remote {
 	rm := &Remote{
 		fwd:     f,
+		rt:      rt,
+		rtKey:   key,
 		info:    Info{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", URL: s.URL, Env: s.Env, Site: s.Site},
 		base:    base,
-		headers: http.Header{},
 		timeout: s.Timeout,
 	}
 	if rm.timeout <= 0 {
 		rm.timeout = DefaultTimeout
 	}
-	var secretText []string
-	switch {
-	case s.BearerToken != "":
-		rm.auth = "Bearer " + s.BearerToken
-		secretText = append(secretText, s.BearerToken)
-	case s.BasicAuthUser != "":
+	secretText := []string{s.BearerToken(), s.BasicAuthPassword(), s.OAuth2ClientSecret()}
+	if s.HTTP.BasicAuth != nil {
 		req := http.Request{Header: http.Header{}}
-		req.SetBasicAuth(s.BasicAuthUser, s.BasicAuthPassword)
-		rm.auth = req.Header.Get("Authorization")
-		if s.BasicAuthPassword != "" {
-			secretText = append(secretText, s.BasicAuthPassword)
-		}
-		secretText = append(secretText, strings.TrimPrefix(rm.auth, "Basic "))
-	}
-	for k, v := range s.Headers {
-		ck := http.CanonicalHeaderKey(k)
-		if forbiddenHeaders[ck] { // rows are validated on write; this is the second line
-			continue
-		}
-		rm.headers.Set(ck, v)
+		req.SetBasicAuth(s.BasicAuthUser(), s.BasicAuthPassword())
+		secretText = append(secretText, strings.TrimPrefix(req.Header.Get("Authorization"), "Basic "))
 	}
 	var pairs []string
 	for _, t := range secretText {
@@ -146,15 +206,15 @@ func (f *Forwarder) NewRemote(s Settings) (*Remote, error) {
 		}
 	}
 	rm.redact = strings.NewReplacer(pairs...)
-	return rm, nil
+	return rm
 }
 
 // Info implements DataSource.
 func (rm *Remote) Info() Info { return rm.info }
 
-// newRequest builds the backend request: the canonical one, then the data
-// source's extra headers, then its credentials last so nothing can replace
-// them.
+// newRequest builds the backend request: the canonical one, without any
+// of the caller's headers. The round tripper adds the data source's extra
+// headers, then its credentials.
 func (rm *Remote) newRequest(ctx context.Context, req *promapi.Request) (*http.Request, error) {
 	hr, err := req.NewHTTPRequest(ctx, rm.base)
 	if err != nil {
@@ -165,15 +225,11 @@ func (rm *Remote) newRequest(ctx context.Context, req *promapi.Request) (*http.R
 }
 
 func (rm *Remote) decorate(hr *http.Request) {
-	for k, v := range rm.headers {
-		hr.Header[k] = v
-	}
 	hr.Header.Set("User-Agent", rm.fwd.userAgent)
 	hr.Header.Set("Accept", "application/json")
 	hr.Header.Set("Accept-Encoding", "identity")
-	if rm.auth != "" {
-		hr.Header.Set("Authorization", rm.auth)
-	}
+	// The credentials' round trippers keep an Authorization already there.
+	hr.Header.Del("Authorization")
 }
 
 // Query implements DataSource. It returns:
@@ -196,7 +252,7 @@ func (rm *Remote) Query(ctx context.Context, req *promapi.Request) (*http.Respon
 		return nil, &promapi.Error{Status: http.StatusInternalServerError, Type: promapi.ErrInternal, Msg: "build backend request"}
 	}
 	start := time.Now()
-	resp, err := rm.fwd.rt.RoundTrip(hr)
+	resp, err := rm.rt.RoundTrip(hr)
 	if err != nil {
 		cancel()
 		return nil, rm.queryFailure(ctx, qctx, err, start)
@@ -393,11 +449,22 @@ func (rm *Remote) queryFailure(ctx, qctx context.Context, err error, start time.
 		return &promapi.Error{Status: http.StatusGatewayTimeout, Type: promapi.ErrTimeout,
 			Msg: fmt.Sprintf("data source %q did not answer within %s", name, rm.timeout)}
 	}
-	reason := describeNetError(err)
+	reason := rm.describeNetError(err)
 	rm.fwd.logger.WarnContext(ctx, "data source unreachable", "datasource", name, "id", rm.info.ID,
 		"err", rm.redact.Replace(err.Error()), "took", time.Since(start))
 	return &promapi.Error{Status: http.StatusBadGateway, Type: promapi.ErrUnavailable,
 		Msg: rm.redact.Replace(fmt.Sprintf("data source %q unreachable: %s", name, reason))}
+}
+
+// describeNetError is describeNetError with a hint for https: a backend
+// that requires a client certificate may close the connection right after
+// the TLS 1.3 handshake, before its alert is read.
+func (rm *Remote) describeNetError(err error) string {
+	reason := describeNetError(err)
+	if rm.base.Scheme == "https" && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+		reason += " (if the backend requires a TLS client certificate, check the data source's)"
+	}
+	return reason
 }
 
 // describeNetError says why a request failed without the URL (url.Error
@@ -408,8 +475,16 @@ func describeNetError(err error) string {
 		opErr   *net.OpError
 		certErr *tls.CertificateVerificationError
 		recErr  tls.RecordHeaderError
+		oauth   *oauth2.RetrieveError
 	)
 	switch {
+	case errors.As(err, &oauth):
+		// Its message quotes the token endpoint's answer: leave that out.
+		status := 0
+		if oauth.Response != nil {
+			status = oauth.Response.StatusCode
+		}
+		return fmt.Sprintf("OAuth2 token request refused (HTTP %d): check the data source's client id, secret and token URL", status)
 	case errors.As(err, &dnsErr):
 		if dnsErr.IsNotFound {
 			return "host not found"
@@ -417,6 +492,10 @@ func describeNetError(err error) string {
 		return "cannot resolve host"
 	case errors.As(err, &certErr):
 		return "TLS certificate not trusted"
+	case errors.As(err, &opErr) && opErr.Op == "remote error" && opErr.Err != nil:
+		// The backend's TLS alert: most often a client certificate it
+		// wants (mutual TLS) and did not get, or does not trust.
+		return fmt.Sprintf("TLS handshake refused by the backend (%s): check the data source's TLS client certificate", opErr.Err)
 	case errors.As(err, &recErr):
 		return "TLS handshake failed (is the URL https but the server plain http?)"
 	case errors.As(err, &opErr):

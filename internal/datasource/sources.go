@@ -2,6 +2,7 @@ package datasource
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/promgate/promgate/internal/promapi"
+	"github.com/promgate/promgate/internal/secrets"
 	"github.com/promgate/promgate/internal/store"
 )
 
@@ -59,7 +61,7 @@ func NewSources(o SourcesOptions) *Sources {
 		o.Generation = func() int64 { return 0 }
 	}
 	if o.Forwarder == nil {
-		o.Forwarder = NewForwarder(nil, o.Logger, "")
+		o.Forwarder = NewForwarder(o.Logger, "")
 	}
 	return &Sources{st: o.Store, codec: o.Codec, fwd: o.Forwarder, logger: o.Logger, generation: o.Generation, warned: map[int64]bool{}}
 }
@@ -134,6 +136,7 @@ func (s *Sources) current(ctx context.Context) (*snapshot, error) {
 		return nil, fmt.Errorf("list data sources: %w", err)
 	}
 	snap := &snapshot{gen: gen, byID: make(map[int64]DataSource, len(rows)), byUID: make(map[string]DataSource, len(rows))}
+	inUse := map[[sha256.Size]byte]bool{}
 	for _, row := range rows {
 		if row.ID == EmbeddedID {
 			continue
@@ -142,8 +145,13 @@ func (s *Sources) current(ctx context.Context) (*snapshot, error) {
 		snap.byID[row.ID] = ds
 		snap.byUID[row.UID] = ds
 		snap.infos = append(snap.infos, ds.Info())
+		if rm, ok := ds.(*Remote); ok {
+			inUse[rm.rtKey] = true
+		}
 	}
 	s.snap.Store(snap)
+	// Settings that changed or went away leave their connections behind.
+	s.fwd.retain(inUse)
 	return snap, nil
 }
 
@@ -166,7 +174,11 @@ func (s *Sources) build(row store.DataSource) DataSource {
 	if first { // once per row, not once per reload
 		s.logger.Error("data source unusable", "datasource", row.Name, "id", row.ID, "err", err)
 	}
-	return &broken{info: info, msg: fmt.Sprintf("data source %q cannot be used: its stored secrets do not decrypt with this server's secret key (check --secret-key-file)", row.Name)}
+	msg := fmt.Sprintf("data source %q cannot be used: its stored secrets do not decrypt with this server's secret key (check --secret-key-file)", row.Name)
+	if !errors.Is(err, secrets.ErrDecrypt) {
+		msg = fmt.Sprintf("data source %q cannot be used: its stored HTTP client settings do not work; save them again", row.Name)
+	}
+	return &broken{info: info, msg: msg}
 }
 
 // broken is a data source whose settings cannot be used.

@@ -131,7 +131,8 @@ func (m *Manager) UpdateDataSource(ctx context.Context, actor audit.Actor, s dat
 	if old.URL != s.URL {
 		detail += " url_changed_from=" + old.URL
 	}
-	if old.BasicAuthPassword != s.BasicAuthPassword || old.BearerToken != s.BearerToken {
+	if old.BasicAuthPassword() != s.BasicAuthPassword() || old.BearerToken() != s.BearerToken() ||
+		old.OAuth2ClientSecret() != s.OAuth2ClientSecret() || old.HTTP.TLSConfig.Key != s.HTTP.TLSConfig.Key {
 		detail += " secrets_changed"
 	}
 	m.auditDataSource(ctx, actor, "datasource.update", s, detail)
@@ -160,11 +161,7 @@ func (m *Manager) TestDataSource(ctx context.Context, s datasource.Settings) (da
 	if err := s.Normalize(); err != nil {
 		return datasource.TestResult{}, err
 	}
-	rm, err := m.forwarder().NewRemote(s)
-	if err != nil {
-		return datasource.TestResult{}, err
-	}
-	return rm.Test(ctx), nil
+	return m.forwarder().Test(ctx, s)
 }
 
 func (m *Manager) auditDataSource(ctx context.Context, actor audit.Actor, action string, s datasource.Settings, detail string) {
@@ -174,11 +171,12 @@ func (m *Manager) auditDataSource(ctx context.Context, actor audit.Actor, action
 
 // describeAuth names the kind of credentials, never their value.
 func describeAuth(s datasource.Settings) string {
-	switch {
-	case s.BearerToken != "":
-		return "auth=bearer"
-	case s.BasicAuthUser != "":
-		return "auth=basic user=" + s.BasicAuthUser
+	d := "auth=" + s.AuthKind()
+	if s.HTTP.BasicAuth != nil {
+		d += " user=" + s.BasicAuthUser()
 	}
-	return "auth=none"
+	if s.HTTP.TLSConfig.Cert != "" {
+		d += " tls_client_cert"
+	}
+	return d
 }

@@ -87,7 +87,7 @@ func (m *Manager) dataSourceCodec() (*datasource.Codec, error) {
 func (m *Manager) forwarder() *datasource.Forwarder {
 	m.fwdOnce.Do(func() {
 		if m.fwd == nil {
-			m.fwd = datasource.NewForwarder(nil, m.log, "")
+			m.fwd = datasource.NewForwarder(m.log, "")
 		}
 	})
 	return m.fwd

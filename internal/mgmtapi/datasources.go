@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"time"
+
+	"github.com/prometheus/common/config"
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/datasource"
@@ -35,26 +38,48 @@ type View struct {
 	Site     string `json:"site,omitempty"`
 	Embedded bool   `json:"embedded"`
 
-	URL                  string            `json:"url,omitempty"`
-	BasicAuthUser        string            `json:"basicAuthUser,omitempty"`
-	HasBasicAuthPassword *bool             `json:"hasBasicAuthPassword,omitempty"`
-	HasBearerToken       *bool             `json:"hasBearerToken,omitempty"`
-	Headers              map[string]string `json:"headers,omitempty"`
-	TimeoutSeconds       float64           `json:"timeoutSeconds,omitempty"`
-	CreatedAt            *time.Time        `json:"createdAt,omitempty"`
-	Problem              string            `json:"problem,omitempty"`
+	URL                   string            `json:"url,omitempty"`
+	BasicAuthUser         string            `json:"basicAuthUser,omitempty"`
+	HasBasicAuthPassword  *bool             `json:"hasBasicAuthPassword,omitempty"`
+	HasBearerToken        *bool             `json:"hasBearerToken,omitempty"`
+	OAuth2ClientID        string            `json:"oauth2ClientId,omitempty"`
+	HasOAuth2ClientSecret *bool             `json:"hasOAuth2ClientSecret,omitempty"`
+	OAuth2TokenURL        string            `json:"oauth2TokenUrl,omitempty"`
+	OAuth2Scopes          []string          `json:"oauth2Scopes,omitempty"`
+	TLSCACert             string            `json:"tlsCACert,omitempty"`
+	TLSClientCert         string            `json:"tlsClientCert,omitempty"`
+	HasTLSClientKey       *bool             `json:"hasTLSClientKey,omitempty"`
+	TLSServerName         string            `json:"tlsServerName,omitempty"`
+	TLSSkipVerify         bool              `json:"tlsSkipVerify,omitempty"`
+	ProxyURL              string            `json:"proxyUrl,omitempty"`
+	Headers               map[string]string `json:"headers,omitempty"`
+	TimeoutSeconds        float64           `json:"timeoutSeconds,omitempty"`
+	CreatedAt             *time.Time        `json:"createdAt,omitempty"`
+	Problem               string            `json:"problem,omitempty"`
 }
 
-// ViewOf shows a stored data source; full adds what only OWNERs see.
+// ViewOf shows a stored data source; full adds what only OWNERs see. Of a
+// secret it shows only whether one is set.
 func ViewOf(s manage.StoredDataSource, full bool) View {
 	v := View{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", Env: s.Env, Site: s.Site}
 	if !full {
 		return v
 	}
-	hasPW, hasTok := s.BasicAuthPassword != "", s.BearerToken != ""
+	hasPW, hasTok, hasCS, hasKey := s.BasicAuthPassword() != "", s.BearerToken() != "", s.OAuth2ClientSecret() != "", s.HTTP.TLSConfig.Key != ""
 	created := s.CreatedAt
-	v.URL, v.BasicAuthUser, v.Headers = s.URL, s.BasicAuthUser, s.Headers
+	v.URL, v.BasicAuthUser, v.Headers = s.URL, s.BasicAuthUser(), s.Headers()
 	v.HasBasicAuthPassword, v.HasBearerToken = &hasPW, &hasTok
+	if o := s.HTTP.OAuth2; o != nil {
+		v.OAuth2ClientID, v.OAuth2TokenURL, v.OAuth2Scopes, v.HasOAuth2ClientSecret = o.ClientID, o.TokenURL, o.Scopes, &hasCS
+	}
+	t := s.HTTP.TLSConfig
+	v.TLSCACert, v.TLSClientCert, v.TLSServerName, v.TLSSkipVerify = t.CA, t.Cert, t.ServerName, t.InsecureSkipVerify
+	if hasKey || t.Cert != "" {
+		v.HasTLSClientKey = &hasKey
+	}
+	if s.HTTP.ProxyURL.URL != nil {
+		v.ProxyURL = s.HTTP.ProxyURL.String()
+	}
 	v.TimeoutSeconds = s.Timeout.Seconds()
 	v.CreatedAt = &created
 	if s.SecretsError != nil {
@@ -72,18 +97,35 @@ func embeddedView(info datasource.Info, full bool) View {
 }
 
 // Input is the body of create, update and test. Secrets are pointers: on
-// update, an omitted one keeps the stored value and "" removes it.
+// update, an omitted one keeps the stored value and "" removes it. The
+// TLS certificates and key are PEM text, stored (the key sealed), not file
+// paths: replicas share the store, not a file system.
 type Input struct {
-	UID               string            `json:"uid"`
-	Name              string            `json:"name"`
-	URL               string            `json:"url"`
-	Env               string            `json:"env"`
-	Site              string            `json:"site"`
-	BasicAuthUser     string            `json:"basicAuthUser"`
-	BasicAuthPassword *string           `json:"basicAuthPassword"`
-	BearerToken       *string           `json:"bearerToken"`
-	Headers           map[string]string `json:"headers"`
-	TimeoutSeconds    *float64          `json:"timeoutSeconds"`
+	UID                string            `json:"uid"`
+	Name               string            `json:"name"`
+	URL                string            `json:"url"`
+	Env                string            `json:"env"`
+	Site               string            `json:"site"`
+	BasicAuthUser      string            `json:"basicAuthUser"`
+	BasicAuthPassword  *string           `json:"basicAuthPassword"`
+	BearerToken        *string           `json:"bearerToken"`
+	OAuth2ClientID     string            `json:"oauth2ClientId"`
+	OAuth2ClientSecret *string           `json:"oauth2ClientSecret"`
+	OAuth2TokenURL     string            `json:"oauth2TokenUrl"`
+	OAuth2Scopes       []string          `json:"oauth2Scopes"`
+	TLSCACert          string            `json:"tlsCACert"`
+	TLSClientCert      string            `json:"tlsClientCert"`
+	TLSClientKey       *string           `json:"tlsClientKey"`
+	TLSServerName      string            `json:"tlsServerName"`
+	TLSSkipVerify      bool              `json:"tlsSkipVerify"`
+	ProxyURL           string            `json:"proxyUrl"`
+	Headers            map[string]string `json:"headers"`
+	TimeoutSeconds     *float64          `json:"timeoutSeconds"`
+}
+
+// givesSecret says whether in sets any secret (kept or removed).
+func (in Input) givesSecret() bool {
+	return in.BasicAuthPassword != nil || in.BearerToken != nil || in.OAuth2ClientSecret != nil || in.TLSClientKey != nil
 }
 
 // Apply lays in over base (the stored settings, or zero for a new one).
@@ -91,22 +133,52 @@ type Input struct {
 func (in Input) Apply(base datasource.Settings) (datasource.Settings, error) {
 	s := base
 	s.UID, s.Name, s.URL, s.Env, s.Site = in.UID, in.Name, in.URL, in.Env, in.Site
-	s.BasicAuthUser, s.Headers = in.BasicAuthUser, in.Headers
-	if in.BasicAuthPassword != nil {
-		s.BasicAuthPassword = *in.BasicAuthPassword
-	}
-	if in.BearerToken != nil {
-		s.BearerToken = *in.BearerToken
+	pw, tok, cs, key := base.BasicAuthPassword(), base.BearerToken(), base.OAuth2ClientSecret(), string(base.HTTP.TLSConfig.Key)
+	for _, f := range []struct {
+		in  *string
+		out *string
+	}{{in.BasicAuthPassword, &pw}, {in.BearerToken, &tok}, {in.OAuth2ClientSecret, &cs}, {in.TLSClientKey, &key}} {
+		if f.in != nil {
+			*f.out = *f.in
+		}
 	}
 	if in.BearerToken != nil && *in.BearerToken != "" && in.BasicAuthPassword == nil {
-		s.BasicAuthPassword = ""
+		pw = ""
 	}
 	if in.BasicAuthPassword != nil && *in.BasicAuthPassword != "" && in.BearerToken == nil {
-		s.BearerToken = ""
+		tok = ""
 	}
-	if s.BasicAuthUser == "" && in.BasicAuthPassword == nil {
-		s.BasicAuthPassword = ""
+	if in.OAuth2ClientID != "" {
+		if in.BasicAuthPassword == nil {
+			pw = ""
+		}
+		if in.BearerToken == nil {
+			tok = ""
+		}
+	} else if in.OAuth2ClientSecret == nil {
+		cs = ""
 	}
+	if in.BasicAuthUser == "" && in.BasicAuthPassword == nil {
+		pw = ""
+	}
+	if in.TLSClientCert == "" && in.TLSClientKey == nil {
+		key = ""
+	}
+	s.HTTP = config.HTTPClientConfig{}
+	s.SetBasicAuth(in.BasicAuthUser, pw)
+	s.SetBearerToken(tok)
+	if in.OAuth2ClientID != "" || in.OAuth2TokenURL != "" || cs != "" {
+		s.HTTP.OAuth2 = &config.OAuth2{ClientID: in.OAuth2ClientID, ClientSecret: config.Secret(cs), TokenURL: in.OAuth2TokenURL, Scopes: in.OAuth2Scopes}
+	}
+	s.HTTP.TLSConfig = config.TLSConfig{CA: in.TLSCACert, Cert: in.TLSClientCert, Key: config.Secret(key), ServerName: in.TLSServerName, InsecureSkipVerify: in.TLSSkipVerify}
+	if in.ProxyURL != "" {
+		u, err := url.Parse(in.ProxyURL)
+		if err != nil {
+			return datasource.Settings{}, badData("proxyUrl does not parse")
+		}
+		s.HTTP.ProxyURL = config.URL{URL: u}
+	}
+	s.SetHeaders(in.Headers)
 	s.Timeout = 0
 	if in.TimeoutSeconds != nil {
 		t := *in.TimeoutSeconds
@@ -205,9 +277,9 @@ func (h *api) updateDataSource(w http.ResponseWriter, r *http.Request) result {
 	if err != nil {
 		return result{err: err}
 	}
-	if old.SecretsError != nil && in.BasicAuthPassword == nil && in.BearerToken == nil {
+	if old.SecretsError != nil && !in.givesSecret() {
 		// Keeping them would silently drop them: they cannot be read.
-		return result{err: badData("the stored secrets do not decrypt with this server's key: give basicAuthPassword or bearerToken again (\"\" for none)")}
+		return result{err: badData("the stored secrets do not decrypt with this server's key: give basicAuthPassword, bearerToken, oauth2ClientSecret or tlsClientKey again (\"\" for none)")}
 	}
 	s, err := in.Apply(old.Settings)
 	if err != nil {

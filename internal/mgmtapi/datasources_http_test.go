@@ -326,6 +326,15 @@ func TestSecretsNeverShown(t *testing.T) {
 	front, rec, ds := promtest.StartRecorded(t, promtest.Reply(500, "text/plain", "boom"), map[string]any{"basicAuthPassword": password})
 	bearer := promtest.AddDataSource(t, front, map[string]any{"name": "bearer", "url": "http://" + testkit.FreeAddr(t), "env": "prod", "bearerToken": token})
 	_ = rec
+	// An OAuth2 client secret and a TLS client key are secrets too.
+	const clientSecret = "oauth-Kp3-never-shown"
+	pki := promtest.NewPKI(t)
+	tlsKey := readPEM(t, pki.ClientKeyFile)
+	keyLine := strings.Split(tlsKey, "\n")[1] // a line of the key's base64
+	oauth := promtest.AddDataSource(t, front, map[string]any{"name": "oauth", "url": "http://" + testkit.FreeAddr(t), "env": "prod",
+		"oauth2ClientId": "cid", "oauth2ClientSecret": clientSecret, "oauth2TokenUrl": "http://" + testkit.FreeAddr(t) + "/token"})
+	mtls := promtest.AddDataSource(t, front, map[string]any{"name": "mtls", "url": "https://" + testkit.FreeAddr(t), "env": "prod",
+		"tlsClientCert": readPEM(t, pki.ClientCertFile), "tlsClientKey": tlsKey})
 	c := front.Owner()
 	var bodies [][]byte
 	collect := func(method, path string, body any) {
@@ -342,16 +351,33 @@ func TestSecretsNeverShown(t *testing.T) {
 	collect(http.MethodGet, "/api-server/v1/endpoints", nil)
 	collect(http.MethodGet, fmt.Sprintf("%s%d/api/v1/query?query=up", server.ProxyPrefix, ds.ID), nil)
 	collect(http.MethodGet, fmt.Sprintf("%s%d/api/v1/query?query=up", server.ProxyPrefix, bearer.ID), nil)
+	for _, id := range []int64{oauth.ID, mtls.ID} {
+		collect(http.MethodGet, fmt.Sprintf("%s/%d", dsAPI, id), nil)
+		collect(http.MethodPost, fmt.Sprintf("%s/%d/test", dsAPI, id), nil)
+		collect(http.MethodGet, fmt.Sprintf("%s%d/api/v1/query?query=up", server.ProxyPrefix, id), nil)
+	}
 	collect(http.MethodGet, "/", nil)
+	secretsOf := [][]byte{[]byte(password), []byte(token), []byte(clientSecret), []byte(keyLine)}
+	holds := func(b []byte) bool {
+		for _, sec := range secretsOf {
+			if bytes.Contains(b, sec) {
+				return true
+			}
+		}
+		return false
+	}
+	if !bytes.Contains(bodies[0], []byte(`"hasOAuth2ClientSecret":true`)) || !bytes.Contains(bodies[0], []byte(`"hasTLSClientKey":true`)) {
+		t.Errorf("list does not say the client secret and key are set: %s", bodies[0])
+	}
 	for i, b := range bodies {
-		if bytes.Contains(b, []byte(password)) || bytes.Contains(b, []byte(token)) {
+		if holds(b) {
 			t.Errorf("answer %d holds a secret: %s", i, b)
 		}
 	}
 	if !bytes.Contains(bodies[0], []byte(`"hasBasicAuthPassword":true`)) || !bytes.Contains(bodies[2], []byte(`"hasBearerToken":true`)) {
 		t.Errorf("list does not say secrets are set: %s / %s", bodies[0], bodies[2])
 	}
-	if logs := front.Logs(); strings.Contains(logs, password) || strings.Contains(logs, token) {
+	if logs := front.Logs(); holds([]byte(logs)) {
 		t.Error("logs hold a secret")
 	}
 	// At rest: only ciphertext in the database files, key file private.
@@ -361,7 +387,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		if err != nil {
 			continue // directories
 		}
-		if bytes.Contains(raw, []byte(password)) || bytes.Contains(raw, []byte(token)) {
+		if holds(raw) {
 			t.Errorf("%s holds a secret in the clear", f)
 		}
 	}
@@ -469,4 +495,14 @@ func TestOneDataSourceList(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readPEM returns the PEM text of a file made by promtest.NewPKI.
+func readPEM(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

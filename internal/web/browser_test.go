@@ -398,6 +398,9 @@ func TestBrowser(t *testing.T) {
 				chromedp.Evaluate[chromedp.Void](`document.querySelector('#ds-auth').dispatchEvent(new Event('change'))`),
 				chromedp.SendKeys(chromedp.CSS("#ds-user"), s.Key),
 				chromedp.SendKeys(chromedp.CSS("#ds-password"), s.Token),
+				// A TLS setting, stored with the rest (unused over http).
+				chromedp.Click(chromedp.CSS("#ds-tls summary")),
+				chromedp.SendKeys(chromedp.CSS("#ds-tls-server-name"), "localhost"),
 				chromedp.Click(chromedp.CSS("#ds-test")),
 			)
 			if got := b.text("#ds-submit"); got != "Save data source" {
@@ -456,7 +459,10 @@ func TestBrowser(t *testing.T) {
 			if got := b.text("#ds-submit"); got != "Save changes" {
 				t.Errorf("submit button says %q", got)
 			}
-			for sel, want := range map[string]string{"#ds-env": "test", "#ds-auth": "basic", "#ds-user": s.Key, "#ds-password": ""} {
+			if !b.eval(`document.querySelector('#ds-tls').open`) {
+				t.Error("the TLS settings of a data source that has one are folded away in the edit form")
+			}
+			for sel, want := range map[string]string{"#ds-env": "test", "#ds-auth": "basic", "#ds-user": s.Key, "#ds-password": "", "#ds-tls-server-name": "localhost", "#ds-tls-key": ""} {
 				if got := value(b, "value of "+sel, chromedp.Value(chromedp.CSS(sel))); got != want {
 					t.Errorf("edit form %s = %q, want %q", sel, got, want)
 				}

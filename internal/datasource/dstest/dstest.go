@@ -6,6 +6,7 @@ package dstest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,15 +26,49 @@ const EnvBin = "PROMGATE_TEST_PROMETHEUS_BIN"
 
 // Prometheus is a running Prometheus.
 type Prometheus struct {
-	URL  string // http://127.0.0.1:port
-	cmd  *exec.Cmd
-	done chan error
-	logs *bytes.Buffer
+	URL    string // http://127.0.0.1:port, or https:// when served over TLS
+	cmd    *exec.Cmd
+	done   chan error
+	logs   *bytes.Buffer
+	client *http.Client
+}
+
+// TLS serves Prometheus over TLS through its own --web.config.file.
+type TLS struct {
+	CertFile, KeyFile string // the server's certificate and key (PEM files)
+	// ClientCAFile, when set, is the CA client certificates must come from,
+	// and ClientAuth Prometheus' client_auth_type (e.g.
+	// RequireAndVerifyClientCert).
+	ClientCAFile, ClientAuth string
+	// Client is how the readiness check connects (trusting the server's
+	// CA, presenting a client certificate when one is required).
+	Client *tls.Config
+}
+
+// StartPrometheusTLS is StartPrometheus serving https with t.
+func StartPrometheusTLS(ctx context.Context, bin, dir string, t TLS) (*Prometheus, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("prometheus dir: %w", err)
+	}
+	web := fmt.Sprintf("tls_server_config:\n  cert_file: %q\n  key_file: %q\n", t.CertFile, t.KeyFile)
+	if t.ClientCAFile != "" {
+		web += fmt.Sprintf("  client_ca_file: %q\n  client_auth_type: %q\n", t.ClientCAFile, t.ClientAuth)
+	}
+	webFile := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(webFile, []byte(web), 0o600); err != nil {
+		return nil, fmt.Errorf("write prometheus web config: %w", err)
+	}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: t.Client}}
+	return start(ctx, bin, dir, "https", client, "--web.config.file="+webFile)
 }
 
 // StartPrometheus starts bin with its data under dir, remote_write
 // receiving on, no scrape targets, and waits until it is ready.
 func StartPrometheus(ctx context.Context, bin, dir string) (*Prometheus, error) {
+	return start(ctx, bin, dir, "http", &http.Client{Timeout: 2 * time.Second})
+}
+
+func start(ctx context.Context, bin, dir, scheme string, client *http.Client, extraArgs ...string) (*Prometheus, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("prometheus dir: %w", err)
 	}
@@ -47,9 +82,10 @@ func StartPrometheus(ctx context.Context, bin, dir string) (*Prometheus, error) 
 		if err != nil {
 			return nil, err
 		}
-		p := &Prometheus{URL: "http://" + addr, done: make(chan error, 1), logs: &bytes.Buffer{}}
-		p.cmd = exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-			"--web.listen-address="+addr, "--web.enable-remote-write-receiver", "--log.level=warn")
+		p := &Prometheus{URL: scheme + "://" + addr, done: make(chan error, 1), logs: &bytes.Buffer{}, client: client}
+		args := append([]string{"--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+			"--web.listen-address=" + addr, "--web.enable-remote-write-receiver", "--log.level=warn"}, extraArgs...)
+		p.cmd = exec.Command(bin, args...)
 		p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 		if err := p.cmd.Start(); err != nil {
 			return nil, fmt.Errorf("start prometheus: %w", err)
@@ -76,10 +112,9 @@ func freeAddr() (string, error) {
 func (p *Prometheus) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/-/ready", nil)
-		if resp, err := client.Do(req); err == nil {
+		if resp, err := p.client.Do(req); err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil

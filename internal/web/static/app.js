@@ -676,6 +676,11 @@
     const parts = [];
     if (d.basicAuthUser) parts.push('basic auth as ' + d.basicAuthUser + (d.hasBasicAuthPassword ? ', password set' : ', no password'));
     if (d.hasBearerToken) parts.push('bearer token set');
+    if (d.oauth2ClientId) parts.push('OAuth2 as ' + d.oauth2ClientId + (d.hasOAuth2ClientSecret ? ', secret set' : ', no secret'));
+    if (d.tlsClientCert) parts.push('TLS client certificate' + (d.hasTLSClientKey ? '' : ' without key'));
+    if (d.tlsCACert) parts.push('own CA');
+    if (d.tlsSkipVerify) parts.push('TLS not verified');
+    if (d.proxyUrl) parts.push('via proxy');
     if (d.headers && Object.keys(d.headers).length) parts.push(Object.keys(d.headers).length + ' extra header(s)');
     if (d.embedded) return 'built in';
     return parts.length ? parts.join('; ') : 'none';
@@ -776,10 +781,30 @@
       if (tok) body.bearerToken = tok;
       else if (!(editing && editing.hasBearerToken && !editing.problem)) throw new Error('Give the bearer token.');
       if (editing) body.basicAuthPassword = '';
+    } else if (auth === 'oauth2') {
+      body.oauth2ClientId = v('ds-oauth2-id');
+      body.oauth2TokenUrl = v('ds-oauth2-url');
+      if (!body.oauth2ClientId || !body.oauth2TokenUrl) throw new Error('Give the OAuth2 client ID and token URL.');
+      const scopes = v('ds-oauth2-scopes').split(/\s+/).filter(Boolean);
+      if (scopes.length) body.oauth2Scopes = scopes;
+      const sec = $('#ds-oauth2-secret').value;
+      if (sec) body.oauth2ClientSecret = sec;
+      else if (!(editing && editing.hasOAuth2ClientSecret && !editing.problem)) throw new Error('Give the OAuth2 client secret.');
+      if (editing) { body.basicAuthPassword = ''; body.bearerToken = ''; }
     } else if (editing) {
       body.basicAuthPassword = '';
       body.bearerToken = '';
     }
+    // TLS: certificates are shown and sent back as they are; an empty key
+    // field keeps the stored key unless the client certificate is removed.
+    body.tlsCACert = $('#ds-tls-ca').value.trim();
+    body.tlsClientCert = $('#ds-tls-cert').value.trim();
+    const key = $('#ds-tls-key').value.trim();
+    if (key) body.tlsClientKey = key;
+    else if (body.tlsClientCert && !(editing && editing.hasTLSClientKey && !editing.problem)) throw new Error('Give the client key of the client certificate.');
+    body.tlsServerName = v('ds-tls-server-name');
+    body.tlsSkipVerify = $('#ds-tls-skip-verify').checked;
+    body.proxyUrl = v('ds-proxy');
     const headers = {};
     for (const line of $('#ds-headers').value.split('\n')) {
       if (!line.trim()) continue;
@@ -828,6 +853,8 @@
       if (tokSet && broken) tokHint = 'A token is stored but this server cannot read it: type it again, or choose Authentication: None.';
       else if (tokSet) tokHint = 'A token is set — leave empty to keep it; choose Authentication: None to remove it.';
       say($('#ds-token-hint'), tokHint);
+      say($('#ds-oauth2-secret-hint'), editing && editing.hasOAuth2ClientSecret ? 'A client secret is set — leave empty to keep it.' : '');
+      say($('#ds-tls-key-hint'), editing && editing.hasTLSClientKey ? 'A key is set — leave empty to keep it; empty the certificate to remove both.' : 'Stored encrypted and never shown again.');
     };
     authSel.addEventListener('change', syncAuth);
     pwRemove.addEventListener('change', syncSecrets);
@@ -894,8 +921,17 @@
       $('#ds-env').value = d.env || '';
       $('#ds-site').value = d.site || '';
       $('#ds-timeout').value = d.timeoutSeconds ? String(d.timeoutSeconds) : '';
-      authSel.value = d.hasBearerToken ? 'bearer' : (d.basicAuthUser || d.hasBasicAuthPassword) ? 'basic' : 'none';
+      authSel.value = d.oauth2ClientId ? 'oauth2' : d.hasBearerToken ? 'bearer' : (d.basicAuthUser || d.hasBasicAuthPassword) ? 'basic' : 'none';
       $('#ds-user').value = d.basicAuthUser || '';
+      $('#ds-oauth2-id').value = d.oauth2ClientId || '';
+      $('#ds-oauth2-url').value = d.oauth2TokenUrl || '';
+      $('#ds-oauth2-scopes').value = (d.oauth2Scopes || []).join(' ');
+      $('#ds-tls-ca').value = d.tlsCACert || '';
+      $('#ds-tls-cert').value = d.tlsClientCert || '';
+      $('#ds-tls-server-name').value = d.tlsServerName || '';
+      $('#ds-tls-skip-verify').checked = !!d.tlsSkipVerify;
+      $('#ds-proxy').value = d.proxyUrl || '';
+      $('#ds-tls').open = !!(d.tlsCACert || d.tlsClientCert || d.tlsServerName || d.tlsSkipVerify || d.proxyUrl);
       $('#ds-headers').value = Object.entries(d.headers || {}).map(([k, v]) => k + ': ' + v).join('\n');
       syncAuth();
       syncSecrets();

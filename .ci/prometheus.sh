@@ -10,7 +10,10 @@ set -euo pipefail
 want=3.16.0
 dir="${PROMGATE_CI_CACHE:-$HOME/.cache/promgate-ci}/bin"
 bin="$dir/prometheus"
-if ! { [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "version $want "; }; then
+# The version is read whole before matching: under pipefail, grep -q quitting
+# early could kill the binary with SIGPIPE and force a needless rebuild.
+have_version() { [ -x "$1" ] && [[ "$("$1" --version 2>/dev/null)" == *"version $want "* ]]; }
+if ! have_version "$bin"; then
   mkdir -p "$dir"
   echo "building Prometheus $want into $dir (about 5 minutes)" >&2
   # Outside the module: @version installs ignore go.mod anyway, but a
@@ -23,7 +26,7 @@ if ! { [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "version $want ";
     github.com/prometheus/prometheus/cmd/prometheus@v0.316.0) >&2
 fi
 tool="$dir/promtool"
-if ! { [ -x "$tool" ] && "$tool" --version 2>/dev/null | grep -q "version $want "; }; then
+if ! have_version "$tool"; then
   echo "building promtool $want into $dir" >&2
   (cd "$dir" && GOBIN="$dir" go install \
     -ldflags "-X github.com/prometheus/common/version.Version=$want" \

@@ -219,7 +219,7 @@ func (a *App) StartSelfScrape(ctx context.Context, addr net.Addr, listen string)
 	url, instance := SelfScrapeTarget(addr.(*net.TCPAddr), listen)
 	opts := embedded.ScrapeOptions{URL: url, Job: "promgate", Instance: instance, Interval: a.cfg.ScrapeInterval, Logger: a.logger}
 	if a.cfg.SelfScrapeInProcess {
-		opts.Transport = inProcessTransport{a.Handler}
+		opts.Transport = datasource.HandlerTransport(a.Handler)
 	}
 	scraper := a.TSDB.NewScraper(opts)
 	if err := scraper.ScrapeOnce(ctx); err != nil {

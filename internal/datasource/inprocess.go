@@ -134,3 +134,24 @@ func (b *handlerBody) Close() error {
 	<-b.done
 	return nil
 }
+
+// HandlerTransport is an http.RoundTripper answered by h in this process,
+// through the same recovered pipe as InProcess: the self-scrape reads
+// /metrics this way, without dialling a listener that may require TLS or a
+// client certificate.
+func HandlerTransport(h http.Handler) http.RoundTripper { return handlerTransport{h} }
+
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	in := req.Clone(ctx)
+	in.RequestURI = req.URL.RequestURI()
+	in.Host = req.URL.Host
+	in.RemoteAddr = "127.0.0.1:0" // this process: as local as loopback
+	in.Proto, in.ProtoMajor, in.ProtoMinor = "HTTP/1.1", 1, 1
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	return roundTripHandler(ctx, cancel, t.h, in)
+}

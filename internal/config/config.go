@@ -1,6 +1,6 @@
 // Package config fills a flag set from, in falling priority, the command
 // line, PROMGATE_* environment variables and an optional YAML file whose
-// keys are the flag names.
+// keys are the flag names, and the `oidc:` section of that file (LoadOIDC).
 package config
 
 import (
@@ -32,6 +32,8 @@ func Apply(fs *flag.FlagSet, yamlPath string, lookupEnv func(string) (string, bo
 		if err := yaml.Unmarshal(raw, &fileValues); err != nil {
 			return fmt.Errorf("parse config file %s: %w", yamlPath, err)
 		}
+		// The oidc section is a structure, read by LoadOIDC.
+		delete(fileValues, OIDCKey)
 		for key := range fileValues {
 			if fs.Lookup(key) == nil {
 				return fmt.Errorf("config file %s: unknown setting %q (settings are flag names, e.g. data-dir)", yamlPath, key)

@@ -91,5 +91,16 @@ CREATE TABLE store_generation (
 INSERT INTO store_generation(id, value) VALUES (1, 1);
 `,
 		},
+		{
+			// Appended for OpenID Connect (issue 16): which provider made a
+			// user, and the user's subject there. Local users keep ''.
+			version: 2,
+			name:    "users from OpenID Connect providers",
+			sql: `
+ALTER TABLE users ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN subject  TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX users_provider_subject ON users(provider, subject) WHERE provider <> '';
+`,
+		},
 	}
 }

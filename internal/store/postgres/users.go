@@ -11,11 +11,11 @@ import (
 	"github.com/promgate/promgate/internal/store/internal/dbutil"
 )
 
-const userCols = `id, login, password_hash, role, disabled, created_at`
+const userCols = `id, login, password_hash, role, disabled, created_at, provider, subject`
 
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
-	if err := row.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.Role, &u.Disabled, &u.CreatedAt); err != nil {
+	if err := row.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.Role, &u.Disabled, &u.CreatedAt, &u.Provider, &u.Subject); err != nil {
 		return store.User{}, err
 	}
 	u.CreatedAt = u.CreatedAt.UTC()
@@ -31,8 +31,8 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	u.CreatedAt = dbutil.NowIfZero(u.CreatedAt)
 	err := s.write(ctx, fmt.Sprintf("create user %q", u.Login), func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx,
-			`INSERT INTO users(login, login_key, password_hash, role, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			u.Login, dbutil.LoginKey(u.Login), u.PasswordHash, u.Role, u.Disabled, u.CreatedAt).Scan(&u.ID)
+			`INSERT INTO users(login, login_key, password_hash, role, disabled, created_at, provider, subject) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			u.Login, dbutil.LoginKey(u.Login), u.PasswordHash, u.Role, u.Disabled, u.CreatedAt, u.Provider, u.Subject).Scan(&u.ID)
 	})
 	if err != nil {
 		return store.User{}, err
@@ -54,6 +54,18 @@ func (s *Store) GetUserByLogin(ctx context.Context, login string) (store.User, e
 	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE login_key = $1`, dbutil.LoginKey(login)))
 	if err != nil {
 		return store.User{}, fmt.Errorf("get user %q: %w", login, mapErr(err))
+	}
+	return u, nil
+}
+
+// GetUserBySubject finds the user a provider's subject signed in as.
+func (s *Store) GetUserBySubject(ctx context.Context, provider, subject string) (store.User, error) {
+	if provider == "" {
+		return store.User{}, fmt.Errorf("get user by subject: %w", store.ErrNotFound)
+	}
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE provider = $1 AND subject = $2`, provider, subject))
+	if err != nil {
+		return store.User{}, fmt.Errorf("get user of %s subject %q: %w", provider, subject, mapErr(err))
 	}
 	return u, nil
 }

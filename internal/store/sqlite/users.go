@@ -11,7 +11,7 @@ import (
 	"github.com/promgate/promgate/internal/store/internal/dbutil"
 )
 
-const userCols = `id, login, password_hash, role, disabled, created_at`
+const userCols = `id, login, password_hash, role, disabled, created_at, provider, subject`
 
 func scanUser(sc scanner) (store.User, error) {
 	var (
@@ -19,7 +19,7 @@ func scanUser(sc scanner) (store.User, error) {
 		disabled int64
 		created  int64
 	)
-	if err := sc.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.Role, &disabled, &created); err != nil {
+	if err := sc.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.Role, &disabled, &created, &u.Provider, &u.Subject); err != nil {
 		return store.User{}, err
 	}
 	u.Disabled = disabled != 0
@@ -36,8 +36,8 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	u.CreatedAt = dbutil.NowIfZero(u.CreatedAt)
 	err := s.write(ctx, fmt.Sprintf("create user %q", u.Login), func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
-			`INSERT INTO users(login, login_key, password_hash, role, disabled, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			u.Login, dbutil.LoginKey(u.Login), u.PasswordHash, u.Role, boolInt(u.Disabled), u.CreatedAt.UnixMicro())
+			`INSERT INTO users(login, login_key, password_hash, role, disabled, created_at, provider, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.Login, dbutil.LoginKey(u.Login), u.PasswordHash, u.Role, boolInt(u.Disabled), u.CreatedAt.UnixMicro(), u.Provider, u.Subject)
 		if err != nil {
 			return err
 		}
@@ -64,6 +64,18 @@ func (s *Store) GetUserByLogin(ctx context.Context, login string) (store.User, e
 	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE login_key = ?`, dbutil.LoginKey(login)))
 	if err != nil {
 		return store.User{}, fmt.Errorf("get user %q: %w", login, mapErr(err))
+	}
+	return u, nil
+}
+
+// GetUserBySubject finds the user a provider's subject signed in as.
+func (s *Store) GetUserBySubject(ctx context.Context, provider, subject string) (store.User, error) {
+	if provider == "" {
+		return store.User{}, fmt.Errorf("get user by subject: %w", store.ErrNotFound)
+	}
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE provider = ? AND subject = ?`, provider, subject))
+	if err != nil {
+		return store.User{}, fmt.Errorf("get user of %s subject %q: %w", provider, subject, mapErr(err))
 	}
 	return u, nil
 }

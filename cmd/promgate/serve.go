@@ -40,6 +40,8 @@ type serveFlags struct {
 	webConfigFile                  string
 	authMaxFailures                int
 	authFailureWindow, authLockout time.Duration
+
+	oidc config.OIDC // the config file's oidc: section
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
@@ -87,6 +89,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	if err := config.Apply(fs, configFile, os.LookupEnv); err != nil {
 		return nil, usageError{err.Error()}
 	}
+	oc, err := config.LoadOIDC(configFile)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	f.oidc = oc
 	if err := f.checkQueryLimits(); err != nil {
 		return nil, usageError{err.Error()}
 	}
@@ -181,6 +188,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		AuthFailureWindow: f.authFailureWindow,
 		AuthLockout:       f.authLockout,
 		OwnerPassword:     os.Getenv("PROMGATE_OWNER_PASSWORD"),
+		OIDC:              f.oidc,
 		Version:           version,
 		Logger:            logger,
 

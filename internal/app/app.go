@@ -67,9 +67,9 @@ type Config struct {
 	// OIDC is the config file's oidc: section (config.LoadOIDC): the
 	// OpenID Connect providers people sign in with and machines' bearer
 	// JWTs come from.
-	OIDC config.OIDC
-	Version       string
-	Logger        *slog.Logger
+	OIDC    config.OIDC
+	Version string
+	Logger  *slog.Logger
 
 	// SelfScrapeInProcess makes the self-scrape call our /metrics handler
 	// directly instead of through the listener, which may need TLS or a

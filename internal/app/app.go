@@ -189,7 +189,11 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		tokens = providers
 		providers.Warm(ctx)
 	}
-	a.Auth = auth.New(auth.Options{Store: a.Store, Logger: cfg.Logger, Tokens: tokens,
+	pwOnly := ""
+	if providers.PasswordLoginDisabled {
+		pwOnly = manage.InitialOwnerLogin // the break-glass account
+	}
+	a.Auth = auth.New(auth.Options{Store: a.Store, Logger: cfg.Logger, Tokens: tokens, PasswordLoginOnly: pwOnly,
 		MaxFailures: cfg.AuthMaxFailures, FailureWindow: cfg.AuthFailureWindow, Lockout: cfg.AuthLockout})
 	a.closers = append(a.closers, a.Auth.Close)
 
@@ -200,13 +204,22 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, fmt.Errorf("create initial owner: %w", err)
 	}
 	mgmt := mgmtapi.New(mgmtapi.Options{
-		Store:       a.Store,
-		Auth:        a.Auth,
-		Manage:      a.Manage,
-		Sources:     a.Sources,
-		ExternalURL: cfg.ExternalURL,
-		Logger:      cfg.Logger,
+		Store:         a.Store,
+		Auth:          a.Auth,
+		Manage:        a.Manage,
+		Sources:       a.Sources,
+		ExternalURL:   cfg.ExternalURL,
+		Logger:        cfg.Logger,
+		EndSessionURL: providers.EndSessionURL,
 	})
+	var signIn http.Handler
+	var links []web.SignInLink
+	if len(providers.Providers()) > 0 {
+		signIn = oidc.SignInHandler(oidc.SignInOptions{Set: providers, Auth: a.Auth, Manage: a.Manage, Store: a.Store, ExternalURL: cfg.ExternalURL, Logger: cfg.Logger})
+		for _, o := range providers.LoginOptions() {
+			links = append(links, web.SignInLink{Name: o.Name, URL: o.URL})
+		}
+	}
 	a.Handler = server.New(server.Options{
 		Logger:            cfg.Logger,
 		Registry:          a.Sources,
@@ -218,7 +231,8 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Ready:             a.ready,
 		RatePerCredential: cfg.RatePerCredential,
 		Queries:           queryLimits(cfg),
-		Web:               web.New(web.Options{Logger: cfg.Logger, Version: cfg.Version}),
+		Web:               web.New(web.Options{Logger: cfg.Logger, Version: cfg.Version, SignIn: links, PasswordLoginDisabled: providers.PasswordLoginDisabled}),
+		SignIn:            signIn,
 	})
 	return a, nil
 }

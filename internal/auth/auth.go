@@ -88,6 +88,10 @@ type Options struct {
 	// default is the host part of r.RemoteAddr; set it when behind a proxy
 	// you trust to report the client.
 	ClientIP func(r *http.Request) string
+	// PasswordLoginOnly, when set, is the one login that may still sign in
+	// with a password (the initial OWNER, as a break-glass account): the
+	// deployment signs people in with its OpenID providers.
+	PasswordLoginOnly string
 	// Tokens verifies "Authorization: Bearer <JWT>" of the configured
 	// OpenID Connect providers; nil: only key:token and sessions.
 	Tokens TokenVerifier

@@ -222,8 +222,10 @@
     $('#logout').addEventListener('click', async (ev) => {
       busy(ev.currentTarget, true);
       try {
-        await api(ctx, 'POST', API + '/logout');
-        location.assign('/login');
+        const out = await api(ctx, 'POST', API + '/logout');
+        // A user of an OpenID provider also signs out there, which sends
+        // the browser back to the login page.
+        location.assign(out && out.endSessionUrl ? out.endSessionUrl : '/login');
       } catch (e) {
         busy(ev.currentTarget, false);
         pageError('Could not log out. ' + describe(e));
@@ -635,6 +637,7 @@
         el('td', {}, u.login, self ? el('span', { class: 'muted' }, ' (you)') : null),
         roleCell,
         el('td', {}, u.disabled ? el('span', { class: 'badge bad solo' }, 'disabled') : el('span', { class: 'badge good solo' }, 'active')),
+        el('td', { class: 'provider' }, u.provider ? u.provider : 'password'),
         timeCell(u.createdAt, '—'),
         actions));
     }

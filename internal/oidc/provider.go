@@ -227,6 +227,26 @@ func (p *Provider) discover(ctx context.Context) (*discovered, error) {
 	return p.disc, nil
 }
 
+// reachable asks the provider for its discovery document, briefly.
+func (p *Provider) reachable(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	u := strings.TrimSuffix(p.cfg.IssuerURL, "/") + "/.well-known/openid-configuration"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("reach OpenID provider %s: %w", p.cfg.Name, err)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("reach OpenID provider %s: %w", p.cfg.Name, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reach OpenID provider %s: %s", p.cfg.Name, resp.Status)
+	}
+	return nil
+}
+
 // MaxSubjectLen bounds the sub claim promgate keeps.
 const MaxSubjectLen = 255
 

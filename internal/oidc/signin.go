@@ -109,6 +109,11 @@ func (h *signIn) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := p.discover(r.Context())
+	if err == nil {
+		// Discovery is cached; a sign-in must not send the browser to a
+		// provider that is down, so ask it once more.
+		err = p.reachable(r.Context())
+	}
 	if err != nil {
 		p.log.WarnContext(r.Context(), "sign-in unavailable", "err", err)
 		h.fail(w, r, http.StatusBadGateway, "Sign-in with "+p.cfg.Name+" is unavailable",

@@ -41,7 +41,7 @@ type Options struct {
 	Web        http.Handler // pages at /; nil: none
 	// SignIn serves /oidc/: people's sign-in with OpenID Connect
 	// providers; nil: none configured.
-	SignIn http.Handler
+	SignIn     http.Handler
 	Gatherer   prometheus.Gatherer
 	Registerer prometheus.Registerer
 	Ready      func() bool

@@ -34,8 +34,9 @@ const Audience = "promgate"
 
 // Hydra is a running Hydra and its login, consent and token-hook app.
 type Hydra struct {
-	// Issuer is the public URL (the iss of its tokens); Admin the admin URL.
-	Issuer, Admin string
+	// Public and Admin are the base URLs of Hydra's two ports; Issuer is
+	// the iss of its tokens, as its discovery document says it.
+	Public, Admin, Issuer string
 
 	t      testing.TB
 	bin    string
@@ -74,7 +75,7 @@ func Start(t testing.TB) *Hydra {
 	t.Cleanup(func() { _ = h.app.Close() })
 
 	public, admin := testkit.FreeAddr(t), testkit.FreeAddr(t)
-	h.Issuer, h.Admin = "http://"+public, "http://"+admin
+	h.Public, h.Admin = "http://"+public, "http://"+admin
 	pubHost, pubPort, _ := net.SplitHostPort(public)
 	admHost, admPort, _ := net.SplitHostPort(admin)
 	h.cfg = filepath.Join(t.TempDir(), "hydra.yml")
@@ -101,7 +102,7 @@ ttl:
   access_token: 1h
 log:
   level: warn
-`, pubHost, pubPort, admHost, admPort, h.Issuer, appURL, appURL, appURL, appURL)
+`, pubHost, pubPort, admHost, admPort, h.Public, appURL, appURL, appURL, appURL)
 	if err := os.WriteFile(h.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -134,11 +135,18 @@ func (h *Hydra) start() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	resp, err := h.client.Get(h.Issuer + "/health/ready")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		h.t.Fatalf("hydra public port not ready: %v\n%s", err, h.logs.String())
+	resp, err := h.client.Get(h.Public + "/.well-known/openid-configuration")
+	if err != nil {
+		h.t.Fatalf("hydra discovery: %v\n%s", err, h.logs.String())
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	var disc struct {
+		Issuer string `json:"issuer"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&disc); err != nil || resp.StatusCode != http.StatusOK || disc.Issuer == "" {
+		h.t.Fatalf("hydra discovery: %s %v\n%s", resp.Status, err, h.logs.String())
+	}
+	h.Issuer = disc.Issuer
 }
 
 // Stop ends Hydra (safe to call twice); the provider is then down.
@@ -262,7 +270,7 @@ func (h *Hydra) Token(c Client, scopes ...string) string {
 		"audience":      {Audience},
 		"scope":         {strings.Join(scopes, " ")},
 	}
-	resp, err := h.client.PostForm(h.Issuer+"/oauth2/token", form)
+	resp, err := h.client.PostForm(h.Public+"/oauth2/token", form)
 	if err != nil {
 		h.t.Fatalf("hydra token: %v", err)
 	}

@@ -50,7 +50,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.listen, "listen", ":8030", "address to listen on")
 	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory for the TSDB and the SQLite database")
-	fs.StringVar(&f.configFile, "config.file", "", "optional YAML file whose keys are these flag names")
+	fs.StringVar(&f.configFile, "config.file", "", "optional YAML file whose keys are these flag names, and whose oidc: section configures single sign-on (README: \"Single sign-on\")")
 	fs.StringVar(&f.externalURL, "external-url", "", "URL users reach promgate at, for the endpoint URLs shown (default: from each request)")
 	fs.StringVar(&f.storeURL, "store.url", "", "postgres://... to keep users, credentials and data sources in PostgreSQL (default: SQLite in the data dir)")
 	fs.StringVar(&f.secretKeyFile, "secret-key-file", "", "32-byte key that encrypts data source secrets at rest (default: <data-dir>/secret.key, created on first start)")

@@ -18,6 +18,7 @@ import (
 	"github.com/promgate/promgate/internal/app"
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/config"
+	"github.com/promgate/promgate/internal/oidc"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/webconfig"
 )
@@ -94,6 +95,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 		return nil, usageError{err.Error()}
 	}
 	f.oidc = oc
+	// The rules (roles, selectors) are checked here too, before anything
+	// is opened or bound.
+	if _, err := oidc.New(oidc.Options{Config: oc}); err != nil {
+		return nil, usageError{"config file " + configFile + ": " + config.OneLine(err)}
+	}
 	if err := f.checkQueryLimits(); err != nil {
 		return nil, usageError{err.Error()}
 	}

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"slices"
@@ -99,8 +101,8 @@ func (p *OIDCProvider) SignUpAllowed() bool { return p.AllowSignUp == nil || *p.
 // LoadOIDC reads the `oidc:` section of the YAML file at path (an empty
 // path or a file without the section gives an empty OIDC), fills defaults,
 // reads client secrets from their files and checks the section's shape.
-// Every mistake found is reported, each on its own line naming its place,
-// e.g. "oidc.providers[0].issuer_url: ...".
+// Every mistake found is reported, each naming its place (e.g.
+// "oidc.providers[0].issuer_url: ..."), separated by "; ".
 func LoadOIDC(path string) (OIDC, error) {
 	if path == "" {
 		return OIDC{}, nil
@@ -109,32 +111,28 @@ func LoadOIDC(path string) (OIDC, error) {
 	if err != nil {
 		return OIDC{}, fmt.Errorf("read config file: %w", err)
 	}
+	// The flag keys beside it land in Flags; inside the section an unknown
+	// key is an error (KnownFields), with its line in the file.
 	var doc struct {
-		OIDC yaml.Node `yaml:"oidc"`
+		OIDC  OIDC           `yaml:"oidc"`
+		Flags map[string]any `yaml:",inline"`
 	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return OIDC{}, fmt.Errorf("parse config file %s: %w", path, err)
-	}
-	var o OIDC
-	if doc.OIDC.Kind == 0 {
-		return o, nil
-	}
-	// Decoded on its own with KnownFields, so that a misspelt setting is an
-	// error rather than a default silently taken.
-	var buf strings.Builder
-	enc := yaml.NewEncoder(&buf)
-	if err := enc.Encode(&doc.OIDC); err != nil {
-		return OIDC{}, fmt.Errorf("config file %s: oidc: %w", path, err)
-	}
-	dec := yaml.NewDecoder(strings.NewReader(buf.String()))
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
-	if err := dec.Decode(&o); err != nil {
-		return OIDC{}, fmt.Errorf("config file %s: oidc: %w", path, err)
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return OIDC{}, fmt.Errorf("config file %s: %s", path, strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n"), "\n", ";"))
 	}
+	o := doc.OIDC
 	if err := o.check(os.ReadFile); err != nil {
-		return OIDC{}, fmt.Errorf("config file %s:\n%w", path, err)
+		return OIDC{}, fmt.Errorf("config file %s: %s", path, OneLine(err))
 	}
 	return o, nil
+}
+
+// OneLine joins the lines of an error (errors.Join puts one mistake per
+// line) with "; ", for a start-up message on one line.
+func OneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }
 
 // check fills defaults and reports every mistake of the section's shape.

@@ -126,8 +126,8 @@ func TestLoadOIDCErrors(t *testing.T) {
 					t.Errorf("error lacks %q:\n%v", w, err)
 				}
 			}
-			if n := strings.Count(err.Error(), "\n"); n < len(tt.want)-1 {
-				t.Errorf("want one line per mistake, got %d lines:\n%v", n+1, err)
+			if n := strings.Count(err.Error(), "; "); n < len(tt.want)-1 || strings.Contains(err.Error(), "\n") {
+				t.Errorf("want one line, the mistakes separated by \"; \", got:\n%v", err)
 			}
 		})
 	}

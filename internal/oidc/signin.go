@@ -249,6 +249,10 @@ func (h *signIn) user(r *http.Request, p *Provider, c Claims) (store.User, int, 
 	if !ok || login == "" {
 		return u, http.StatusForbidden, fmt.Sprintf("%s did not send the %q claim promgate names users by.", p.cfg.Name, p.cfg.LoginClaim)
 	}
+	if v, ok := c.Lookup("email_verified"); ok && v == false && p.cfg.LoginClaim == "email" {
+		// An address nobody proved to own must not name a user.
+		return u, http.StatusForbidden, p.cfg.Name + " says your email address is not verified."
+	}
 	u, err = h.o.Manage.CreateProviderUser(ctx, actor, login, role, p.cfg.Name, sub)
 	switch {
 	case errors.Is(err, store.ErrConflict):

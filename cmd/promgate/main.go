@@ -51,15 +51,16 @@ type usageError struct{ msg string }
 func (u usageError) Error() string { return u.msg }
 
 // cli is promgate's command line: one kingpin application whose commands
-// each define their flags in one place (serveFlags.register,
-// queryCmd.register, adminCmd.register, dsCmd.register) and leave a runner
-// in runners under their full name.
+// each define their flags in one place (addServe, addQuery, addAdmin,
+// addAdminDatasource, addAdminBackup) and leave a runner in runners under
+// their full name.
 type cli struct {
 	app            *kingpin.Application
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	runners        map[string]func(context.Context) error
 	serve          *serveFlags
+	queries        map[string]*queryCmd
 	deprecated     []*deprecatedFlag
 	configFlag     *kingpin.FlagClause
 	// terminated is set when kingpin has finished the run itself (help,
@@ -74,9 +75,9 @@ type deprecatedFlag struct {
 }
 
 func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, runners: map[string]func(context.Context) error{}}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, runners: map[string]func(context.Context) error{}, queries: map[string]*queryCmd{}}
 	c.app = kingpin.New("promgate", appHelp).
-		UsageWriter(stderr).ErrorWriter(stderr).
+		UsageWriter(onceWriter{stderr, &c.terminated}).ErrorWriter(stderr).
 		UsageTemplate(usageTemplate).
 		Terminate(func(int) { c.terminated = true })
 	c.app.HelpFlag.Short('h')
@@ -95,6 +96,20 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
 	c.addQuery("query-range")
 	c.addAdmin()
 	return c
+}
+
+// onceWriter writes help until kingpin has terminated the run: after help
+// without a command, kingpin would print it a second time.
+type onceWriter struct {
+	w    io.Writer
+	done *bool
+}
+
+func (o onceWriter) Write(p []byte) (int, error) {
+	if *o.done {
+		return len(p), nil
+	}
+	return o.w.Write(p)
 }
 
 // alias adds old as a hidden, deprecated spelling of the flag now, setting

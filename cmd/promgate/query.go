@@ -134,6 +134,7 @@ func (cl *cli) addQuery(name string) {
 	// Strings, not one String: more than one is a query left unquoted,
 	// which deserves its own message.
 	cmd.Arg("promql", "The PromQL query (quote it).").StringsVar(&c.args)
+	cl.queries[name] = c
 	cl.runners[name] = func(ctx context.Context) error { return cl.runQueryCmd(ctx, c) }
 }
 

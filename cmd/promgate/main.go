@@ -286,9 +286,14 @@ func (c *cli) parseError(args []string, err error) error {
 // standard flag package did: a value that starts with "-" (--start -6h,
 // --query.max-concurrency-per-caller -1, --bearer-token-file -) is joined
 // to its flag, which kingpin would otherwise read as a flag itself;
-// --bool=false becomes --no-bool; and "help" after a command that has
-// subcommands ("admin credential help") asks for that command's help.
+// --bool=false becomes --no-bool; and "help" before or after a command
+// ("help admin", "admin credential help") asks for that command's help.
 func (c *cli) normalize(args []string) []string {
+	if len(args) > 0 && args[0] == "help" {
+		// "help admin user" is "admin user --help", which refuses an
+		// unknown command as any command line does.
+		args = append(append([]string(nil), args[1:]...), "--help")
+	}
 	out := make([]string, 0, len(args))
 	model := c.app.Model()
 	flags := map[string]*kingpin.FlagModel{}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -167,4 +168,91 @@ func TestServeConfigFile(t *testing.T) {
 			t.Errorf("%q: err = %v, want %q", tt.body, err, tt.want)
 		}
 	}
+}
+
+// TestReadmeCommandLinesParse: every `promgate ...` command line in the
+// README's shell examples parses (flags, values, arguments), so the
+// examples stay true to the command line.
+func TestReadmeCommandLinesParse(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	inSh, cont := false, ""
+	for _, l := range strings.Split(string(raw), "\n") {
+		switch {
+		case strings.HasPrefix(l, "```sh"):
+			inSh = true
+			continue
+		case strings.HasPrefix(l, "```"):
+			inSh = false
+			continue
+		case !inSh:
+			continue
+		}
+		if i := strings.Index(l, "  #"); i >= 0 {
+			l = l[:i]
+		}
+		l = strings.TrimSpace(l)
+		if cont != "" {
+			l = cont + " " + l
+		}
+		if strings.HasSuffix(l, `\`) {
+			cont = strings.TrimSuffix(l, `\`)
+			continue
+		}
+		cont = ""
+		// promgate, after nothing but VAR=value assignments.
+		if i := strings.Index(l, "promgate "); i >= 0 && envOnly.MatchString(l[:i]) {
+			lines = append(lines, subshell.ReplaceAllString(l[i+len("promgate "):], "X"))
+		}
+	}
+	if len(lines) < 10 {
+		t.Fatalf("found only %d command lines: %q", len(lines), lines)
+	}
+	for _, l := range lines {
+		args := shellWords(t, l)
+		c := newCLI(strings.NewReader(""), io.Discard, io.Discard)
+		if _, err := c.parse(args); err != nil {
+			t.Errorf("promgate %s: %v", l, err)
+		}
+	}
+}
+
+var (
+	envOnly  = regexp.MustCompile(`^([A-Z_]+=\S+ )*$`)
+	subshell = regexp.MustCompile(`\$\([^)]*\)`)
+)
+
+// shellWords splits a command line as sh would, for the quoting the README
+// uses ('...' and "...").
+func shellWords(t *testing.T, s string) []string {
+	t.Helper()
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case ch == ' ':
+			if inWord {
+				words, inWord = append(words, cur.String()), false
+				cur.Reset()
+			}
+		case ch == '\'' || ch == '"':
+			j := strings.IndexByte(s[i+1:], ch)
+			if j < 0 {
+				t.Fatalf("unbalanced quote in %q", s)
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i, inWord = i+1+j, true
+		default:
+			cur.WriteByte(ch)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
 }

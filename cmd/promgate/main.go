@@ -286,7 +286,8 @@ func (c *cli) parseError(args []string, err error) error {
 // standard flag package did: a value that starts with "-" (--start -6h,
 // --query.max-concurrency-per-caller -1, --bearer-token-file -) is joined
 // to its flag, which kingpin would otherwise read as a flag itself;
-// --bool=false becomes --no-bool; and "help" before or after a command
+// a value starting with "@" is joined too, so kingpin does not read it as a
+// file of arguments; --bool=false becomes --no-bool; and "help" before or after a command
 // ("help admin", "admin credential help") asks for that command's help.
 func (c *cli) normalize(args []string) []string {
 	if len(args) > 0 && args[0] == "help" {
@@ -329,7 +330,7 @@ func (c *cli) normalize(args []string) []string {
 			next := args[i+1]
 			i++
 			switch {
-			case !strings.HasPrefix(next, "-") || next == "--":
+			case !strings.HasPrefix(next, "-") && !strings.HasPrefix(next, "@") || next == "--":
 				out = append(out, a, next)
 			case strings.HasPrefix(a, "--"):
 				out = append(out, a+"="+next)

@@ -55,9 +55,7 @@ func runQueryRange(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return run(ctx, append([]string{"query-range"}, args...), nil, stdout, stderr)
 }
 
-const queryHelp = `Usage: promgate query [flags] PROMQL
-
-Runs an instant query and writes the result, CSV by default: columns
+const queryHelp = `Runs an instant query and writes the result, CSV by default: columns
 name,timestamp,value, then the sorted label names (as the reference script).
 
 Examples:
@@ -68,9 +66,7 @@ Examples:
 Every flag can also be set with the PROMGATE_* variable shown beside it.
 `
 
-const queryRangeHelp = `Usage: promgate query-range [flags] PROMQL --start T --end T --step D
-
-Runs a range query and writes every sample of every series, CSV by default.
+const queryRangeHelp = `Runs a range query and writes every sample of every series, CSV by default.
 Long ranges are split into requests of at most --chunk-points points per
 series (Prometheus refuses more than 11,000), fetched --concurrency at a time
 and written in time order with constant memory (csv, tsv). table, wide, png,

@@ -70,7 +70,7 @@ func (c *cli) addServe() {
 	flag("data-dir", "Directory for the TSDB, the SQLite database and the secret key.").Default("./data").StringVar(&f.dataDir)
 	c.configFlag = flag("config.file", "YAML file whose keys are these flag names.").PlaceHolder("FILE")
 	c.configFlag.StringVar(&f.configFile)
-	flag("external-url", "URL users reach promgate at, for the endpoint URLs shown (default: from each request).").StringVar(&f.externalURL)
+	flag("external-url", "URL users reach promgate at, for the endpoint URLs shown (default: from each request).").PlaceHolder("URL").StringVar(&f.externalURL)
 	flag("store.url", "postgres://... to keep users, credentials and data sources in PostgreSQL (default: SQLite in the data dir).").PlaceHolder("URL").StringVar(&f.storeURL)
 	c.alias(cmd, "store-url", "store.url", stringValue{&f.storeURL})
 	flag("secret-key-file", "32-byte key that encrypts data source secrets at rest (default: <data-dir>/secret.key, created on first start).").PlaceHolder("FILE").StringVar(&f.secretKeyFile)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -95,15 +94,6 @@ func (c *cli) addServe() {
 	flag("web.config.file", "Prometheus web config file (exporter-toolkit): TLS, client certificates, HTTP/2, response headers; re-read on each new connection.").PlaceHolder("FILE").StringVar(&f.webConfigFile)
 	flag("shutdown-timeout", "How long a graceful shutdown waits for requests in flight.").Default("30s").DurationVar(&f.shutdownTimeout)
 	c.runners["serve"] = func(ctx context.Context) error { return c.runServe(ctx, f) }
-}
-
-// parseServeFlags parses `promgate serve args...` into its flags.
-func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
-	c := newCLI(nil, io.Discard, stderr)
-	if _, err := c.parse(append([]string{"serve"}, args...)); err != nil {
-		return nil, err
-	}
-	return c.serve, c.serve.check()
 }
 
 // check refuses values the flag types let through.

@@ -229,11 +229,12 @@ func (c *cli) applyConfigFile(pc *kingpin.ParseContext, path []config.FlagLookup
 	}
 	// No section is known yet; each feature that adds one decodes it
 	// with f.Section and names it here.
-	if err := config.ApplyDefaults(f, nil, path...); err != nil {
+	// path[0] is the application (help, version): not settings.
+	if err := config.ApplyDefaults(f, nil, path[1:]...); err != nil {
 		return usageError{err.Error()}
 	}
 	for key, vs := range f.Flags {
-		for _, l := range path {
+		for _, l := range path[1:] {
 			if fl := l.GetFlag(key); fl != nil && !cumulative(fl) {
 				if err := fl.Model().Value.Set(vs[0]); err != nil {
 					return usageError{fmt.Sprintf("config file %s: setting %s: %v", f.Path, key, err)}

@@ -1,10 +1,8 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"slices"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-	"gopkg.in/yaml.v3"
 )
 
 // OIDCKey is the top-level key of the config file that holds the OpenID
@@ -99,32 +96,32 @@ const (
 func (p *OIDCProvider) SignUpAllowed() bool { return p.AllowSignUp == nil || *p.AllowSignUp }
 
 // LoadOIDC reads the `oidc:` section of the YAML file at path (an empty
-// path or a file without the section gives an empty OIDC), fills defaults,
-// reads client secrets from their files and checks the section's shape.
-// Every mistake found is reported, each naming its place (e.g.
-// "oidc.providers[0].issuer_url: ..."), separated by "; ".
+// path or a file without the section gives an empty OIDC); see OIDCFrom.
 func LoadOIDC(path string) (OIDC, error) {
 	if path == "" {
 		return OIDC{}, nil
 	}
-	raw, err := os.ReadFile(path)
+	f, err := Load(path)
 	if err != nil {
-		return OIDC{}, fmt.Errorf("read config file: %w", err)
+		return OIDC{}, err
 	}
-	// The flag keys beside it land in Flags; inside the section an unknown
-	// key is an error (KnownFields), with its line in the file.
-	var doc struct {
-		OIDC  OIDC           `yaml:"oidc"`
-		Flags map[string]any `yaml:",inline"`
+	return OIDCFrom(f)
+}
+
+// OIDCFrom decodes the `oidc:` section of a config file (unknown keys are
+// errors), fills defaults, reads client secrets from their files and checks
+// the section's shape. Every mistake found is reported, each naming its
+// place (e.g. "oidc.providers[0].issuer_url: ..."), separated by "; ".
+func OIDCFrom(f *File) (OIDC, error) {
+	var o OIDC
+	if f == nil {
+		return o, nil
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		return OIDC{}, fmt.Errorf("config file %s: %s", path, strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n"), "\n", ";"))
+	if _, err := f.Section(OIDCKey, &o); err != nil {
+		return OIDC{}, errors.New(strings.ReplaceAll(strings.ReplaceAll(err.Error(), "yaml: unmarshal errors:\n", ""), "\n", ";"))
 	}
-	o := doc.OIDC
 	if err := o.check(os.ReadFile); err != nil {
-		return OIDC{}, fmt.Errorf("config file %s: %s", path, OneLine(err))
+		return OIDC{}, fmt.Errorf("config file %s: %s", f.Path, OneLine(err))
 	}
 	return o, nil
 }

@@ -57,7 +57,7 @@ type Options struct {
 	Now                 func() time.Time
 	// EndSessionURL returns the end-session URL of the OpenID provider a
 	// user came from (empty: none), offered after logout; nil: none.
-	EndSessionURL func(ctx context.Context, provider, postLogout string) string
+	EndSessionURL func(ctx context.Context, provider string) string
 }
 
 type api struct {
@@ -308,7 +308,7 @@ func (h *api) logout(w http.ResponseWriter, r *http.Request) result {
 	}
 	if p := access.PrincipalFrom(r.Context()); h.o.EndSessionURL != nil && p.UserID != 0 {
 		if u, err := h.st.GetUser(r.Context(), p.UserID); err == nil && u.Provider != "" {
-			out.EndSessionURL = h.o.EndSessionURL(r.Context(), u.Provider, h.baseURL(r)+"/login")
+			out.EndSessionURL = h.o.EndSessionURL(r.Context(), u.Provider)
 		}
 	}
 	return result{data: out}

@@ -281,10 +281,12 @@ func (h *signIn) fail(w http.ResponseWriter, r *http.Request, status int, title,
 	}
 }
 
-// EndSessionURL is the provider's end-session URL for a user it signed in
-// (OpenID Connect RP-initiated logout), with postLogout as where to come
-// back to; empty when the provider has none or is unknown.
-func (s *Set) EndSessionURL(ctx context.Context, provider, postLogout string) string {
+// EndSessionURL is the provider's end-session URL (OpenID Connect
+// RP-initiated logout) for a user it signed in, offered as a link after
+// promgate's sign-out; empty when the provider has none or is unknown. It
+// names the client only: without the ID token as id_token_hint, which
+// promgate does not keep, providers may refuse a post-logout redirect.
+func (s *Set) EndSessionURL(ctx context.Context, provider string) string {
 	p := s.Provider(provider)
 	if p == nil {
 		return ""
@@ -299,9 +301,6 @@ func (s *Set) EndSessionURL(ctx context.Context, provider, postLogout string) st
 	}
 	q := u.Query()
 	q.Set("client_id", p.cfg.ClientID)
-	if postLogout != "" {
-		q.Set("post_logout_redirect_uri", postLogout)
-	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }

@@ -93,11 +93,15 @@ func TestOIDCSignInBrowser(t *testing.T) {
 		t.Fatalf("User Directory says admin signs in with %q", got)
 	}
 
-	// Sign out: promgate's session ends and the browser goes through
-	// Hydra's end-session back to the login page.
+	// Sign out: promgate's session ends and the login page offers
+	// Hydra's end-session URL.
 	b.do("sign out", chromedp.Click(`#logout`), chromedp.WaitReady(chromedp.CSS(`body[data-ready="true"][data-page="login"]`)))
 	if !b.eval(`location.pathname === '/login'`) {
 		t.Fatalf("after sign-out at %s", value(b, "location", chromedp.Evaluate[string](`location.href`)))
+	}
+	href := value(b, "end-session link", chromedp.Evaluate[string](`document.querySelector('#end-session-offer').hidden ? '' : document.querySelector('#end-session').href`))
+	if !strings.HasPrefix(href, h.Public+"/oauth2/sessions/logout?client_id="+c.ID) {
+		t.Fatalf("end-session link %q", href)
 	}
 	code := value(b, "me after sign-out", chromedp.Evaluate[float64](`fetch('/api-server/v1/me', {headers: {'X-Requested-With': 'XMLHttpRequest'}}).then(r => r.status)`))
 	if code != 401 {

@@ -223,9 +223,11 @@
       busy(ev.currentTarget, true);
       try {
         const out = await api(ctx, 'POST', API + '/logout');
-        // A user of an OpenID provider also signs out there, which sends
-        // the browser back to the login page.
-        location.assign(out && out.endSessionUrl ? out.endSessionUrl : '/login');
+        // A user of an OpenID provider is offered to sign out there too:
+        // the login page shows the link. Kept in sessionStorage, never in
+        // the URL, so nobody can hand the page a link of their own.
+        if (out && out.endSessionUrl) sessionStorage.setItem('promgate.endSession', out.endSessionUrl);
+        location.assign('/login');
       } catch (e) {
         busy(ev.currentTarget, false);
         pageError('Could not log out. ' + describe(e));
@@ -241,6 +243,13 @@
       location.replace(nextPath()); // already logged in
       return;
     } catch (_) { /* not logged in: show the form */ }
+    const endSession = sessionStorage.getItem('promgate.endSession');
+    if (endSession) {
+      sessionStorage.removeItem('promgate.endSession');
+      const link = $('#end-session');
+      link.href = endSession;
+      link.parentElement.hidden = false;
+    }
     const form = $('#login-form');
     const errBox = $('#login-error');
     form.addEventListener('submit', async (ev) => {

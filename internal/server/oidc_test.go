@@ -263,6 +263,8 @@ func TestOIDCBearerClients(t *testing.T) {
 // with claims of its choosing (expired, wrong audience...).
 func hydraKey(t *testing.T, h *hydratest.Hydra) jose.JSONWebKey {
 	t.Helper()
+	// Hydra makes the key when it first signs an access token.
+	_ = h.Token(h.CreateClient("read"), "read")
 	var set jose.JSONWebKeySet
 	h.AdminJSON(http.MethodGet, "/admin/keys/hydra.jwt.access-token", nil, &set)
 	for _, k := range set.Keys {

@@ -211,7 +211,12 @@ func TestOIDCBearerClients(t *testing.T) {
 		if err := os.WriteFile(metrics, []byte("# TYPE oidc_pushed gauge\noidc_pushed{asserts_env=\"prod\"} 42\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.CommandContext(ctx(t), bin, "push", "metrics", "--header=Authorization=Bearer "+tok, s.URL+"/api/v1/write", metrics).CombinedOutput()
+		cfg := filepath.Join(t.TempDir(), "http.yml")
+		if err := os.WriteFile(cfg, []byte("authorization:\n  type: Bearer\n  credentials: "+tok+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// The URL is the base: promtool adds --remote-write.path (/api/v1/write).
+		out, err := exec.CommandContext(ctx(t), bin, "push", "--http.config.file="+cfg, "metrics", s.URL, metrics).CombinedOutput()
 		if err != nil {
 			t.Fatalf("promtool push metrics: %v\n%s", err, out)
 		}

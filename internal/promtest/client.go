@@ -64,15 +64,7 @@ func (c Caller) Do(t testing.TB, method, url string, body any) (int, []byte) {
 	for k, v := range c.Header {
 		req.Header[k] = v
 	}
-	resp, err := testkit.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, url, err)
-	}
+	resp, out := testkit.Do(t, req)
 	return resp.StatusCode, out
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/promgate/promgate/internal/store/storetest"
 )
 
-func openPostgres(t *testing.T, u string) *sqlstore.Store {
+func openPostgres(t testing.TB, u string) *sqlstore.Store {
 	t.Helper()
 	s, err := sqlstore.OpenPostgres(context.Background(), u, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/promgate/promgate/internal/store/storetest"
 )
 
-func openSQLite(t *testing.T, path string) *sqlstore.Store {
+func openSQLite(t testing.TB, path string) *sqlstore.Store {
 	t.Helper()
 	s, err := sqlstore.OpenSQLite(context.Background(), path, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {

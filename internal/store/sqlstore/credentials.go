@@ -77,7 +77,7 @@ func (s *Store) CreateCredential(ctx context.Context, c store.Credential) (store
 // GetCredentialByKey returns the credential with the given public key,
 // revoked or expired ones included: the caller decides.
 func (s *Store) GetCredentialByKey(ctx context.Context, key string) (store.Credential, error) {
-	c, err := scanCredential(s.r.QueryRowContext(ctx, s.q.credentialByKey, key))
+	c, err := scanCredential(s.readRow(ctx, s.hot.credentialByKey, s.q.credentialByKey, key))
 	if err != nil {
 		return store.Credential{}, fmt.Errorf("get credential %q: %w", key, s.mapErr(err))
 	}

@@ -44,6 +44,9 @@ type dialect struct {
 	// (BEGIN IMMEDIATE).
 	forUpdate string
 
+	// prepareHot: prepare the per-request reads once (Store.hot).
+	prepareHot bool
+
 	// violation classifies a driver error.
 	violation func(err error) violation
 

@@ -141,7 +141,12 @@ func OpenPostgres(ctx context.Context, url string, logger *slog.Logger) (*Store,
 		_ = db.Close()
 		return nil, markUnavailable(fmt.Errorf("open postgres store: %w", err))
 	}
-	return newStore(db, db, d, name, logger), nil
+	s, err := newStore(ctx, db, db, d, name, logger)
+	if err != nil {
+		_ = db.Close()
+		return nil, markUnavailable(fmt.Errorf("open postgres store %s: %w", name, err))
+	}
+	return s, nil
 }
 
 func markUnavailable(err error) error {

@@ -36,6 +36,7 @@ func sqliteDialect() *dialect {
 		idsCol:          "data_source_ids",
 		headersCol:      "headers",
 		headersParam:    "?",
+		prepareHot:      true,
 		violation:       sqliteViolation,
 		migrations:      sqliteMigrations(),
 		migrationsTable: sqliteMigrationsTable,
@@ -134,7 +135,13 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*Store, 
 		_ = r.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	return newStore(w, r, d, path, logger), nil
+	s, err := newStore(ctx, w, r, d, path, logger)
+	if err != nil {
+		_ = w.Close()
+		_ = r.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // checkIntegrity runs PRAGMA quick_check (the structure of every page, in

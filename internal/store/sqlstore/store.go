@@ -25,17 +25,46 @@ import (
 // Writes go through w and reads through r. On SQLite they are two pools
 // (see OpenSQLite); on PostgreSQL they are the same pool.
 type Store struct {
-	w, r   *sql.DB
-	d      *dialect
-	q      *queries
+	w, r *sql.DB
+	d    *dialect
+	q    *queries
+	// hot holds the statements auth runs per request on a cache miss,
+	// prepared once on SQLite, whose driver otherwise compiles a statement
+	// on every call (pgx caches prepared statements per connection
+	// itself); nil where not prepared.
+	hot    hotStatements
 	name   string // what Close's error names: the file or host/database
 	logger *slog.Logger
 }
 
 var _ store.Store = (*Store)(nil)
 
-func newStore(w, r *sql.DB, d *dialect, name string, logger *slog.Logger) *Store {
-	return &Store{w: w, r: r, d: d, q: newQueries(d), name: name, logger: logger}
+type hotStatements struct {
+	credentialByKey, userByID *sql.Stmt
+}
+
+func newStore(ctx context.Context, w, r *sql.DB, d *dialect, name string, logger *slog.Logger) (*Store, error) {
+	s := &Store{w: w, r: r, d: d, q: newQueries(d), name: name, logger: logger}
+	if d.prepareHot {
+		var err error
+		if s.hot.credentialByKey, err = r.PrepareContext(ctx, s.q.credentialByKey); err != nil {
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		if s.hot.userByID, err = r.PrepareContext(ctx, s.q.userByID); err != nil {
+			_ = s.hot.credentialByKey.Close()
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// readRow runs a one-row read through its prepared statement if there is
+// one.
+func (s *Store) readRow(ctx context.Context, stmt *sql.Stmt, query string, args ...any) *sql.Row {
+	if stmt != nil {
+		return stmt.QueryRowContext(ctx, args...)
+	}
+	return s.r.QueryRowContext(ctx, query, args...)
 }
 
 // Driver names the database: "sqlite" or "postgres".
@@ -43,7 +72,13 @@ func (s *Store) Driver() string { return s.d.name }
 
 // Close closes the pools.
 func (s *Store) Close() error {
-	err := s.w.Close()
+	var err error
+	for _, st := range []*sql.Stmt{s.hot.credentialByKey, s.hot.userByID} {
+		if st != nil {
+			err = errors.Join(err, st.Close())
+		}
+	}
+	err = errors.Join(err, s.w.Close())
 	if s.r != s.w {
 		err = errors.Join(s.r.Close(), err)
 	}

@@ -39,7 +39,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 
 // GetUser returns the user with the given ID.
 func (s *Store) GetUser(ctx context.Context, id int64) (store.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, s.q.userByID, id))
+	u, err := scanUser(s.readRow(ctx, s.hot.userByID, s.q.userByID, id))
 	if err != nil {
 		return store.User{}, fmt.Errorf("get user %d: %w", id, s.mapErr(err))
 	}

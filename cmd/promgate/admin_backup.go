@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/promgate/promgate/internal/secrets"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 	"github.com/promgate/promgate/internal/store/storeopen"
 )
 
@@ -58,7 +58,7 @@ func runAdminBackup(ctx context.Context, args []string, stdout, stderr io.Writer
 		return errors.New("admin backup: the store is PostgreSQL; back it up with pg_dump, e.g. pg_dump --format=custom --file FILE 'postgres://USER@HOST:PORT/DB' (keep the secret key file with it); nothing was written")
 	}
 	db := filepath.Join(*dataDir, storeopen.SQLiteFile)
-	info, err := sqlite.Backup(ctx, db, *output)
+	info, err := sqlstore.BackupSQLite(ctx, db, *output)
 	if err != nil {
 		return fmt.Errorf("admin %w", err)
 	}

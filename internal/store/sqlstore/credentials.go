@@ -12,7 +12,8 @@ import (
 	"github.com/promgate/promgate/internal/store/internal/dbutil"
 )
 
-func scanCredential(sc scanner) (store.Credential, error) {
+// scanCredential reads a row of credentialCols.
+func (s *Store) scanCredential(sc scanner) (store.Credential, error) {
 	var (
 		c      store.Credential
 		userID sql.NullInt64
@@ -26,7 +27,7 @@ func scanCredential(sc scanner) (store.Credential, error) {
 		c.UserID = &userID.Int64
 	}
 	var err error
-	if c.DataSourceIDs, err = dbutil.DecodeIDs(stringPtr(ids)); err != nil {
+	if c.DataSourceIDs, err = s.d.decodeIDs(stringPtr(ids)); err != nil {
 		return store.Credential{}, err
 	}
 	return c, nil
@@ -77,7 +78,7 @@ func (s *Store) CreateCredential(ctx context.Context, c store.Credential) (store
 // GetCredentialByKey returns the credential with the given public key,
 // revoked or expired ones included: the caller decides.
 func (s *Store) GetCredentialByKey(ctx context.Context, key string) (store.Credential, error) {
-	c, err := scanCredential(s.readRow(ctx, s.hot.credentialByKey, s.q.credentialByKey, key))
+	c, err := s.scanCredential(s.readRow(ctx, s.hot.credentialByKey, s.q.credentialByKey, key))
 	if err != nil {
 		return store.Credential{}, fmt.Errorf("get credential %q: %w", key, s.mapErr(err))
 	}
@@ -86,7 +87,7 @@ func (s *Store) GetCredentialByKey(ctx context.Context, key string) (store.Crede
 
 // GetCredential returns the credential with the given ID.
 func (s *Store) GetCredential(ctx context.Context, id int64) (store.Credential, error) {
-	c, err := scanCredential(s.r.QueryRowContext(ctx, s.q.credentialByID, id))
+	c, err := s.scanCredential(s.r.QueryRowContext(ctx, s.q.credentialByID, id))
 	if err != nil {
 		return store.Credential{}, fmt.Errorf("get credential %d: %w", id, s.mapErr(err))
 	}
@@ -115,7 +116,7 @@ func (s *Store) ListCredentials(ctx context.Context, f store.CredentialFilter) (
 		q += ` WHERE ` + s.d.rebind(strings.Join(conds, ` AND `))
 	}
 	q += ` ORDER BY id`
-	return collect(ctx, s.r, "list credentials", scanCredential, q, args...)
+	return collect(ctx, s.r, "list credentials", s.scanCredential, q, args...)
 }
 
 // RevokeCredential marks a credential revoked at at and bumps the

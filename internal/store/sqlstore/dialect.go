@@ -34,8 +34,10 @@ type dialect struct {
 	// SQLite, BIGINT[] in PostgreSQL; nil (no restriction) is NULL either
 	// way and an empty list stays empty (no data source).
 	idsArg func(ids []int64) (any, error)
-	// idsCol reads data_source_ids as a JSON array text, or NULL.
-	idsCol string
+	// idsCol reads data_source_ids as text, or NULL, and decodeIDs
+	// reads that text back.
+	idsCol    string
+	decodeIDs func(s *string) ([]int64, error)
 	// headersCol and headersParam read and write the data source headers
 	// column (TEXT in SQLite, JSONB in PostgreSQL) as JSON text.
 	headersCol, headersParam string

@@ -1,6 +1,9 @@
 package sqlstore
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+)
 
 // TestMigrationListsAgree: both lists are numbered 1, 2, 3... and step n
 // is the same change in both, so a database's version means the same
@@ -48,6 +51,29 @@ func TestRebind(t *testing.T) {
 		}
 		if got := postgresDialect().rebind(tc.in); got != tc.postgres {
 			t.Errorf("postgres rebind(%q) = %q, want %q", tc.in, got, tc.postgres)
+		}
+	}
+}
+
+func TestDecodeInt8Array(t *testing.T) {
+	str := func(s string) *string { return &s }
+	tests := []struct {
+		in      *string
+		want    []int64
+		wantErr bool
+	}{
+		{nil, nil, false},
+		{str("{}"), []int64{}, false},
+		{str("{2}"), []int64{2}, false},
+		{str("{2,30,9223372036854775807}"), []int64{2, 30, 9223372036854775807}, false},
+		{str("{2,NULL}"), nil, true},
+		{str("[2]"), nil, true},
+		{str("{2"), nil, true},
+	}
+	for _, tc := range tests {
+		got, err := decodeInt8Array(tc.in)
+		if (err != nil) != tc.wantErr || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("decodeInt8Array(%v) = %v, %v; want %v (error: %v)", tc.in, got, err, tc.want, tc.wantErr)
 		}
 	}
 }

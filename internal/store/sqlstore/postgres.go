@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +41,8 @@ func postgresDialect() *dialect {
 			}
 			return ids, nil
 		},
-		idsCol:          "array_to_json(data_source_ids)::text",
+		idsCol:          "data_source_ids::text",
+		decodeIDs:       decodeInt8Array,
 		headersCol:      "headers::text",
 		headersParam:    "?::jsonb",
 		forUpdate:       " FOR UPDATE",
@@ -53,6 +55,31 @@ func postgresDialect() *dialect {
 			return err
 		},
 	}
+}
+
+// decodeInt8Array reads the text form of a BIGINT[] ("{2,3}", "{}"; NULL
+// is nil); a NULL element (which promgate never writes) is an error.
+func decodeInt8Array(s *string) ([]int64, error) {
+	if s == nil {
+		return nil, nil
+	}
+	body, open := strings.CutPrefix(*s, "{")
+	body, closed := strings.CutSuffix(body, "}")
+	if !open || !closed {
+		return nil, fmt.Errorf("decode data source ids: not an array: %q", *s)
+	}
+	ids := []int64{}
+	if body == "" {
+		return ids, nil
+	}
+	for f := range strings.SplitSeq(body, ",") {
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("decode data source ids %q: %w", *s, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 func postgresViolation(err error) violation {

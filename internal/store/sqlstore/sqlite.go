@@ -34,6 +34,7 @@ func sqliteDialect() *dialect {
 			return nullString(s), err
 		},
 		idsCol:          "data_source_ids",
+		decodeIDs:       dbutil.DecodeIDs,
 		headersCol:      "headers",
 		headersParam:    "?",
 		prepareHot:      true,

@@ -168,7 +168,7 @@ func OpenPostgres(ctx context.Context, url string, logger *slog.Logger) (*Store,
 		_ = db.Close()
 		return nil, markUnavailable(fmt.Errorf("open postgres store: %w", err))
 	}
-	s, err := newStore(ctx, db, db, d, name, logger)
+	s, err := newStore(ctx, db, db, d, name)
 	if err != nil {
 		_ = db.Close()
 		return nil, markUnavailable(fmt.Errorf("open postgres store %s: %w", name, err))

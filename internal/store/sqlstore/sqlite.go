@@ -136,7 +136,7 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*Store, 
 		_ = r.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	s, err := newStore(ctx, w, r, d, path, logger)
+	s, err := newStore(ctx, w, r, d, path)
 	if err != nil {
 		_ = w.Close()
 		_ = r.Close()

@@ -14,7 +14,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/promgate/promgate/internal/store"
@@ -32,9 +31,8 @@ type Store struct {
 	// prepared once on SQLite, whose driver otherwise compiles a statement
 	// on every call (pgx caches prepared statements per connection
 	// itself); nil where not prepared.
-	hot    hotStatements
-	name   string // what Close's error names: the file or host/database
-	logger *slog.Logger
+	hot  hotStatements
+	name string // what Close's error names: the file or host/database
 }
 
 var _ store.Store = (*Store)(nil)
@@ -43,8 +41,8 @@ type hotStatements struct {
 	credentialByKey, userByID *sql.Stmt
 }
 
-func newStore(ctx context.Context, w, r *sql.DB, d *dialect, name string, logger *slog.Logger) (*Store, error) {
-	s := &Store{w: w, r: r, d: d, q: newQueries(d), name: name, logger: logger}
+func newStore(ctx context.Context, w, r *sql.DB, d *dialect, name string) (*Store, error) {
+	s := &Store{w: w, r: r, d: d, q: newQueries(d), name: name}
 	if d.prepareHot {
 		var err error
 		if s.hot.credentialByKey, err = r.PrepareContext(ctx, s.q.credentialByKey); err != nil {

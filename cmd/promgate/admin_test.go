@@ -237,10 +237,11 @@ func TestAdminHelp(t *testing.T) {
 	}
 }
 
-// TestTopLevelUsageNamesEveryCommand: `promgate -h` lists each admin group.
+// TestTopLevelUsageNamesEveryCommand: `promgate -h` lists each admin group
+// (on stderr, where kingpin writes help, as Prometheus' commands do).
 func TestTopLevelUsageNamesEveryCommand(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"-h"}, nil, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"-h"}, nil, io.Discard, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range []string{"serve", "query", "query-range", "admin", "user", "credential", "datasource", "backup", "version"} {

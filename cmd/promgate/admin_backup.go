@@ -10,7 +10,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/promgate/promgate/internal/secrets"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 	"github.com/promgate/promgate/internal/store/storeopen"
 )
 
@@ -39,7 +39,7 @@ func runAdminBackup(ctx context.Context, s *adminStore, output string, stdout io
 		return errors.New("admin backup: the store is PostgreSQL; back it up with pg_dump, e.g. pg_dump --format=custom --file FILE 'postgres://USER@HOST:PORT/DB' (keep the secret key file with it); nothing was written")
 	}
 	db := filepath.Join(s.dataDir, storeopen.SQLiteFile)
-	info, err := sqlite.Backup(ctx, db, output)
+	info, err := sqlstore.BackupSQLite(ctx, db, output)
 	if err != nil {
 		return fmt.Errorf("admin %w", err)
 	}

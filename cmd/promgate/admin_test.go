@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/auth"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 )
 
 // admin runs `promgate admin args...` and returns stdout, stderr, error.
@@ -38,7 +38,7 @@ func mustAdmin(t *testing.T, stdin string, args ...string) string {
 // the data dir and an Authenticator polling the generation.
 func serverAuth(t *testing.T, dataDir string) *auth.Authenticator {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(dataDir, "promgate.db"), nil)
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(dataDir, "promgate.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/config"
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 )
 
 const benchIssuer = "http://127.0.0.1:4444"
@@ -106,7 +106,7 @@ type benchCase struct {
 func bearerBenchCases(tb testing.TB) []benchCase {
 	tb.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "promgate.db"), nil)
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "promgate.db"), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

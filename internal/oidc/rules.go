@@ -153,7 +153,10 @@ func matcherOf(m config.ClaimMatch) matcher {
 // marker, and accepts a marker only as the whole value of an = matcher, so
 // a claim value can never become PromQL text, a label name or a regexp.
 func compileSelector(sr config.SelectorRule) (selectorRule, error) {
-	rule := selectorRule{matcher: matcherOf(sr.ClaimMatch), dataSources: slices.Clone(sr.DataSources)}
+	rule := selectorRule{matcher: matcherOf(sr.ClaimMatch)}
+	if len(sr.DataSources) > 0 { // none listed (or an empty list): every data source
+		rule.dataSources = slices.Clone(sr.DataSources)
+	}
 	text := strings.TrimSpace(sr.Selector)
 	if text == "" {
 		// An explicit grant without confinement.

@@ -103,7 +103,7 @@ func TestOIDCSignInBrowser(t *testing.T) {
 	if !strings.HasPrefix(href, h.Public+"/oauth2/sessions/logout?client_id="+c.ID) {
 		t.Fatalf("end-session link %q", href)
 	}
-	code := value(b, "me after sign-out", chromedp.Evaluate[float64](`fetch('/api-server/v1/me', {headers: {'X-Requested-With': 'XMLHttpRequest'}}).then(r => r.status)`))
+	code := value(b, "me after sign-out", chromedp.Evaluate[float64](`(() => { const x = new XMLHttpRequest(); x.open('GET', '/api-server/v1/me', false); x.setRequestHeader('X-Requested-With', 'XMLHttpRequest'); x.send(); return x.status; })()`))
 	if code != 401 {
 		t.Fatalf("me after sign-out: %v, want 401", code)
 	}

@@ -121,14 +121,17 @@ func (h *Hydra) start() {
 	}
 	h.cmd = cmd
 	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := h.client.Get(h.Admin + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+	ready := func(base string) bool {
+		resp, err := h.client.Get(base + "/health/ready")
+		if err != nil {
+			return false
 		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	// Hydra opens its admin and public ports one after the other: wait
+	// for both.
+	for !ready(h.Admin) || !ready(h.Public) {
 		if time.Now().After(deadline) {
 			h.Stop()
 			h.t.Fatalf("hydra not ready after 60s:\n%s", h.logs.String())

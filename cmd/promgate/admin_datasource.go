@@ -29,7 +29,7 @@ import (
 const adminDatasourceUsage = `usage: promgate admin datasource <command> [flags]
 
 commands:
-  add --name N --url U --env E [--site S] [--uid U]
+  add --name N --url U --env E [--site S] [--uid U] [--write-url U]
       [--basic-auth-user U --basic-auth-password-file F | --bearer-token-file F]
       [--oauth2-client-id I --oauth2-client-secret-file F --oauth2-token-url U [--oauth2-scopes a,b]]
       [--ca-file F] [--cert-file F --key-file F] [--server-name N] [--insecure-skip-verify]
@@ -72,6 +72,7 @@ type dsCmd struct {
 
 	dataDir, storeURL, keyFile   string
 	name, url, env, site, uid    string
+	writeURL                     string
 	user, passwordFile           string
 	tokenFile, output            string
 	headers                      headerFlags
@@ -105,6 +106,7 @@ func runAdminDatasource(ctx context.Context, args []string, stdin io.Reader, std
 	case "add":
 		fs.StringVar(&c.name, "name", "", "name of the data source")
 		fs.StringVar(&c.url, "url", "", "base URL of the Prometheus API, e.g. http://prometheus:9090 or https://mimir/prometheus")
+		fs.StringVar(&c.writeURL, "write-url", "", "remote_write URL of the backend, e.g. http://thanos-receive:19291/api/v1/receive or https://mimir/api/v1/push (default: the data source takes no writes)")
 		fs.StringVar(&c.env, "env", "", "environment, e.g. prod (required)")
 		fs.StringVar(&c.site, "site", "", "site, e.g. a region or cluster")
 		fs.StringVar(&c.uid, "uid", "", "uid (default: random)")
@@ -206,7 +208,7 @@ func (c *dsCmd) add(ctx context.Context) error {
 	case c.passwordFile != "" && c.user == "":
 		return usageErr("--basic-auth-password-file needs --basic-auth-user")
 	}
-	s := datasource.Settings{UID: c.uid, Name: c.name, URL: c.url, Env: c.env, Site: c.site, Timeout: c.timeout}
+	s := datasource.Settings{UID: c.uid, Name: c.name, URL: c.url, WriteURL: c.writeURL, Env: c.env, Site: c.site, Timeout: c.timeout}
 	s.SetHeaders(c.headers)
 	var password, token, clientSecret, key string
 	var err error
@@ -269,6 +271,9 @@ func (c *dsCmd) add(ctx context.Context) error {
 		return c.writeJSON(mgmtapi.ViewOf(manage.StoredDataSource{Settings: s}, true))
 	}
 	_, err = fmt.Fprintf(c.stdout, "added data source %q: id %d, uid %s\nquery it at /api-server/v1/grafana/api/datasources/proxy/%d/api/v1/query\n", s.Name, s.ID, s.UID, s.ID)
+	if err == nil && s.WriteURL != "" {
+		_, err = fmt.Fprintf(c.stdout, "remote_write to it at /api-server/v1/grafana/api/datasources/proxy/%d/api/v1/write\n", s.ID)
+	}
 	return err
 }
 

@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/klauspost/compress/snappy"
@@ -12,6 +16,8 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
+	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/enforce"
 	"github.com/promgate/promgate/internal/promapi"
 )
@@ -123,4 +129,179 @@ func seriesOutside(t remoteapi.WriteMessageType, body []byte, policy *enforce.Po
 		return 0, fmt.Errorf("unsupported remote_write message %q", t)
 	}
 	return outside, nil
+}
+
+// writeVersion is X-Prometheus-Remote-Write-Version for a message type, as
+// Prometheus' senders set it.
+func writeVersion(t remoteapi.WriteMessageType) string {
+	if t == remoteapi.WriteV2MessageType {
+		return "2.0.0"
+	}
+	return "0.1.0"
+}
+
+// serveWrite is POST /api/v1/write: the embedded store.
+func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
+	s.write(w, r, func() (datasource.DataSource, error) {
+		return s.opts.Registry.Lookup(r.Context(), strconv.FormatInt(datasource.EmbeddedID, 10), false)
+	})
+}
+
+// serveDataSourceWrite is POST ProxyPrefix{id}/api/v1/write (or
+// uid/{uid}/...): any writable data source, the embedded one included,
+// so one URL shape serves both.
+func (s *Server) serveDataSourceWrite(w http.ResponseWriter, r *http.Request) {
+	ident, byUID := r.PathValue("id"), false
+	if uid := r.PathValue("uid"); uid != "" {
+		ident, byUID = uid, true
+	}
+	s.write(w, r, func() (datasource.DataSource, error) {
+		return s.opts.Registry.Lookup(r.Context(), ident, byUID)
+	})
+}
+
+// write is the one remote_write path: who may write where, which message
+// the body is (decided once from the Content-Type), bounds, the label
+// policy, then the data source. The body's bytes are what is checked and
+// what is sent; only the Content-Type promgate decided goes with them.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, lookup func() (datasource.DataSource, error)) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		promapi.WriteError(w, http.StatusMethodNotAllowed, promapi.ErrBadData, "remote_write takes POST")
+		return
+	}
+	p := access.PrincipalFrom(r.Context())
+	if !p.Can(access.ActionWrite) {
+		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not write: it needs the write scope and role EDITOR or OWNER")
+		return
+	}
+	ds, err := lookup()
+	if err != nil {
+		if errors.Is(err, datasource.ErrNotFound) {
+			promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound, "data source not found: GET /api-server/v1/grafana/api/datasources lists the ones you may use")
+			return
+		}
+		if !promapi.WriteServerError(w, err, "data source lookup failed") {
+			s.opts.Logger.Error("data source lookup failed", "err", err)
+		}
+		return
+	}
+	info := ds.Info()
+	if !p.MayUseDataSource(info.ID) {
+		msg := "this credential may not use this data source"
+		if info.Embedded {
+			msg = "this credential may not use the embedded data source"
+		}
+		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, msg)
+		return
+	}
+	writer, remote := ds.(datasource.Writer)
+	if !info.Embedded && (!remote || !info.Writable) {
+		promapi.WriteError(w, http.StatusNotFound, promapi.ErrNotFound,
+			fmt.Sprintf("data source %q takes no remote_write: an OWNER can give it a remote_write URL", info.Name))
+		return
+	}
+	policy, err := p.Policy()
+	if err != nil {
+		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "credential label selector is invalid")
+		return
+	}
+	msgType, err := decideWrite(r.Header)
+	if err != nil {
+		promapi.WriteRequestError(w, err)
+		return
+	}
+	body, err := readWriteBody(r, s.opts.MaxWriteBytes)
+	if err != nil {
+		promapi.WriteRequestError(w, err)
+		return
+	}
+	if err := checkWriteBody(body); err != nil {
+		promapi.WriteRequestError(w, err)
+		return
+	}
+	if policy != nil {
+		outside, err := seriesOutside(msgType, body, policy)
+		if err != nil {
+			promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, err.Error())
+			return
+		}
+		if outside > 0 {
+			promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden,
+				fmt.Sprintf("%d series fall outside this credential's selector %s; nothing was written", outside, policy))
+			return
+		}
+	}
+	if info.Embedded {
+		// Prometheus' receiver reads exactly what was decided and checked.
+		r.Header.Set("Content-Type", canonicalContentType(msgType))
+		r.Header.Set("Content-Encoding", "snappy")
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		s.opts.Write.ServeHTTP(w, r)
+		return
+	}
+	ans, err := writer.Write(r.Context(), &datasource.WriteRequest{
+		ContentType: canonicalContentType(msgType), Version: writeVersion(msgType), Body: body,
+	})
+	if err != nil {
+		var perr *promapi.Error
+		if errors.As(err, &perr) && perr.Status >= 500 {
+			w.Header().Set("Retry-After", "1") // unreachable or slow: the sender retries
+		}
+		s.dataSourceFailed(w, r, ds, err)
+		return
+	}
+	for k, v := range ans.Header {
+		w.Header()[k] = v
+	}
+	if ans.Status/100 == 2 {
+		w.WriteHeader(ans.Status)
+		return
+	}
+	promapi.WriteError(w, ans.Status, writeErrorType(ans.Status), ans.Msg)
+}
+
+// readWriteBody reads a remote_write body whole (the receivers and the
+// policy check need it so), refusing it past limit bytes. A declared
+// length is read into one buffer of that size.
+func readWriteBody(r *http.Request, limit int64) ([]byte, error) {
+	tooLarge := &promapi.Error{Status: http.StatusRequestEntityTooLarge, Type: promapi.ErrBadData,
+		Msg: fmt.Sprintf("remote_write body is larger than the limit of %d bytes", limit)}
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	var (
+		body []byte
+		err  error
+	)
+	if r.ContentLength > 0 {
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
+	}
+	if err != nil {
+		return nil, &promapi.Error{Status: http.StatusBadRequest, Type: promapi.ErrBadData, Msg: "read remote_write body: " + err.Error()}
+	}
+	if int64(len(body)) > limit {
+		return nil, tooLarge
+	}
+	return body, nil
+}
+
+// writeErrorType is the Prometheus error type of a backend's non-2xx
+// remote_write status.
+func writeErrorType(status int) string {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return promapi.ErrTooMany
+	case status == http.StatusGatewayTimeout:
+		return promapi.ErrTimeout
+	case status >= 500:
+		return promapi.ErrUnavailable
+	case status == http.StatusNotFound:
+		return promapi.ErrNotFound
+	}
+	return promapi.ErrBadData
 }

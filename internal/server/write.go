@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -233,12 +234,15 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, lookup func() (da
 		}
 	}
 	if info.Embedded {
-		// Prometheus' receiver reads exactly what was decided and checked.
-		r.Header.Set("Content-Type", canonicalContentType(msgType))
-		r.Header.Set("Content-Encoding", "snappy")
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		s.opts.Write.ServeHTTP(w, r)
+		// Prometheus' receiver reads exactly what was decided and checked,
+		// at its own path whichever path it came in on.
+		er := r.Clone(r.Context())
+		er.URL = &url.URL{Path: "/api/v1/write"}
+		er.Header.Set("Content-Type", canonicalContentType(msgType))
+		er.Header.Set("Content-Encoding", "snappy")
+		er.Body = io.NopCloser(bytes.NewReader(body))
+		er.ContentLength = int64(len(body))
+		s.opts.Write.ServeHTTP(w, er)
 		return
 	}
 	ans, err := writer.Write(r.Context(), &datasource.WriteRequest{

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,9 @@ type Server struct {
 	admission    *admission
 	queryMetrics *queryMetrics
 	panics       prometheus.Counter
+	// decodeBufs are the buffers label-limited remote_write bodies are
+	// decompressed into (*[]byte).
+	decodeBufs sync.Pool
 }
 
 // New builds the handler.

@@ -10,12 +10,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/compress/snappy"
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/prompb"
-	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/datasource"
@@ -90,47 +89,52 @@ func checkWriteBody(body []byte) error {
 	return nil
 }
 
-// seriesOutside decodes a remote_write body (checked by checkWriteBody) as
-// a message of type t and counts the series the policy does not allow. A series with a label name
-// twice counts as outside: which value would be checked is not defined.
-func seriesOutside(t remoteapi.WriteMessageType, body []byte, policy *enforce.Policy) (int, error) {
-	raw, err := snappy.Decode(nil, body)
+// seriesOutside reads the labels of every series of a remote_write body
+// (checked by checkWriteBody) as a message of type t and counts the series
+// the policy does not allow. A series with a label name twice counts as
+// outside: which value would be checked is not defined.
+// bufs holds decompression buffers (*[]byte) to reuse; nil: none.
+func seriesOutside(t remoteapi.WriteMessageType, body []byte, policy *enforce.Policy, bufs *sync.Pool) (int, error) {
+	bufp := new([]byte)
+	if bufs != nil {
+		if b, ok := bufs.Get().(*[]byte); ok {
+			bufp = b
+		}
+		defer func() {
+			if cap(*bufp) <= maxPooledDecode {
+				bufs.Put(bufp)
+			}
+		}()
+	}
+	raw, err := snappy.Decode((*bufp)[:cap(*bufp)], body)
 	if err != nil {
 		return 0, fmt.Errorf("remote_write body is not snappy-compressed: %w", err)
 	}
-	var b labels.ScratchBuilder
+	*bufp = raw[:0] // keep the grown buffer
 	outside := 0
-	check := func(lbls labels.Labels) {
+	w := labelWalker{check: func(lbls labels.Labels) {
 		if _, dup := lbls.HasDuplicateLabelNames(); dup || !policy.Allows(lbls) {
 			outside++
 		}
-	}
+	}}
 	switch t {
 	case remoteapi.WriteV1MessageType:
-		var req prompb.WriteRequest
-		if err := req.Unmarshal(raw); err != nil {
+		if err := w.walkV1(raw); err != nil {
 			return 0, fmt.Errorf("decode remote_write 1.0 body: %w", err)
 		}
-		for _, ts := range req.Timeseries {
-			check(ts.ToLabels(&b, nil))
-		}
 	case remoteapi.WriteV2MessageType:
-		var req writev2.Request
-		if err := req.Unmarshal(raw); err != nil {
+		if err := w.walkV2(raw); err != nil {
 			return 0, fmt.Errorf("decode remote_write 2.0 body: %w", err)
-		}
-		for _, ts := range req.Timeseries {
-			lbls, err := ts.ToLabels(&b, req.Symbols)
-			if err != nil {
-				return 0, fmt.Errorf("decode remote_write 2.0 labels: %w", err)
-			}
-			check(lbls)
 		}
 	default:
 		return 0, fmt.Errorf("unsupported remote_write message %q", t)
 	}
 	return outside, nil
 }
+
+// maxPooledDecode: decompression buffers grown past it are left to the
+// garbage collector rather than kept.
+const maxPooledDecode = 4 << 20
 
 // writeVersion is X-Prometheus-Remote-Write-Version for a message type, as
 // Prometheus' senders set it.
@@ -222,7 +226,7 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, lookup func() (da
 		return
 	}
 	if policy != nil {
-		outside, err := seriesOutside(msgType, body, policy)
+		outside, err := seriesOutside(msgType, body, policy, &s.decodeBufs)
 		if err != nil {
 			promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, err.Error())
 			return

@@ -258,6 +258,23 @@ func TestDataSourceWriteRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("endpoints list the write URL of writable data sources", func(t *testing.T) {
+		status, body := front.Owner().Do(t, http.MethodGet, front.URL+"/api-server/v1/endpoints", nil)
+		if status != http.StatusOK {
+			t.Fatalf("endpoints: %d %s", status, body)
+		}
+		var eps []struct {
+			ID       int64  `json:"id"`
+			WriteURL string `json:"writeUrl"`
+		}
+		promtest.DecodeData(t, body, &eps)
+		want := map[int64]string{1: front.URL + server.ProxyPrefix + "1/api/v1/write", ds.ID: dsURL, readOnly.ID: ""}
+		for _, ep := range eps {
+			if w, ok := want[ep.ID]; ok && ep.WriteURL != w {
+				t.Errorf("data source %d: writeUrl %q, want %q", ep.ID, ep.WriteURL, w)
+			}
+		}
+	})
 	t.Run("GET", func(t *testing.T) {
 		status, body := front.Owner().Do(t, http.MethodGet, dsURL, nil)
 		if status != http.StatusMethodNotAllowed {

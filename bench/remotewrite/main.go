@@ -60,6 +60,11 @@ func main() {
 	}
 }
 
+// sampleStep is the time between a series' samples. All rounds together
+// stay within the last hour: a Thanos receiver refuses samples further
+// behind its newest one ("out of bounds").
+const sampleStep = time.Second
+
 // target is where a round's bodies go.
 type target struct {
 	name        string
@@ -125,12 +130,12 @@ func run() error {
 	rates := map[string][]float64{}
 	var gateCPU, backendCPUDirect time.Duration
 	var gateSamples, directSamples int
-	slot := time.Now().Add(-time.Duration(2*(*rounds+1)**steps+1) * 15 * time.Second).Truncate(time.Second)
+	slot := time.Now().Add(-time.Duration(2*(*rounds+1)**steps+1) * sampleStep).Truncate(time.Second)
 	// One round each first, not measured: the backend creates the series
 	// and both paths open their connections.
 	for _, t := range []target{direct, through} {
 		bodies, _ := encodeRound(*series, *perBody, *steps, *writers, slot)
-		slot = slot.Add(time.Duration(*steps) * 15 * time.Second)
+		slot = slot.Add(time.Duration(*steps) * sampleStep)
 		if _, err := send(ctx, client, t, bodies); err != nil {
 			return fmt.Errorf("%s warm-up: %w", t.name, err)
 		}
@@ -142,7 +147,7 @@ func run() error {
 		}
 		for _, t := range order {
 			bodies, samples := encodeRound(*series, *perBody, *steps, *writers, slot)
-			slot = slot.Add(time.Duration(*steps) * 15 * time.Second)
+			slot = slot.Add(time.Duration(*steps) * sampleStep)
 			gate0, err := cpuTime(gate.pid)
 			if err != nil {
 				return err
@@ -199,7 +204,7 @@ func encodeRound(series, perBody, steps, writers int, start time.Time) ([][][]by
 	per := series / writers
 	for w := range writers {
 		for s := range steps {
-			ts := start.Add(time.Duration(s) * 15 * time.Second).UnixMilli()
+			ts := start.Add(time.Duration(s) * sampleStep).UnixMilli()
 			for from := w * per; from < (w+1)*per; from += perBody {
 				req := prompb.WriteRequest{}
 				for i := from; i < min(from+perBody, (w+1)*per); i++ {

@@ -2,8 +2,7 @@
 # Builds (once, then reuses) the real Ory Hydra 2.3.0, the OpenID provider the
 # OpenID Connect tests of issue 16 sign in against, and prints
 #   export PROMGATE_TEST_HYDRA_BIN=...
-# for a caller to eval. Build output goes to stderr. Not wired into .ci/run
-# yet: no test uses it.
+# for a caller to eval (.ci/run does). Build output goes to stderr.
 #
 # `go install`/`go get -tool` build Hydra outside its own module, which
 # ignores its go.mod replaces and fails; so this builds inside a writable copy

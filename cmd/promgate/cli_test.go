@@ -159,7 +159,9 @@ func TestServeConfigFile(t *testing.T) {
 	for _, tt := range []struct{ body, want string }{
 		{"lisen: x\n", `unknown setting "lisen"`},
 		{"store-url: postgres://x/db\n", `unknown setting "store-url"`},
-		{"oidc:\n  issuer: https://x\n", `unknown section "oidc"`},
+		{"sso:\n  issuer: https://x\n", `unknown section "sso"`},
+		{"oidc:\n  issuer: https://x\n", `field issuer not found`},
+		{"oidc:\n  providers:\n    - name: a\n      issuer_url: https://x\n", `oidc.providers[0].client_id: required`},
 		{"query.timeout: soon\n", "query.timeout"},
 		{"listen: [\n", "parse config file"},
 	} {

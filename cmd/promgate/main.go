@@ -15,6 +15,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/promgate/promgate/internal/config"
+	"github.com/promgate/promgate/internal/oidc"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -227,11 +228,22 @@ func (c *cli) applyConfigFile(pc *kingpin.ParseContext, path []config.FlagLookup
 	if err != nil {
 		return err
 	}
-	// No section is known yet; each feature that adds one decodes it
-	// with f.Section and names it here.
+	// Each section is decoded by its owner with f.Section and named here.
 	// path[0] is the application (help, version): not settings.
-	if err := config.ApplyDefaults(f, nil, path[1:]...); err != nil {
+	if err := config.ApplyDefaults(f, []string{config.OIDCKey}, path[1:]...); err != nil {
 		return usageError{err.Error()}
+	}
+	if c.serve != nil {
+		oc, err := config.OIDCFrom(f)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		// The rules (roles, selectors) are checked here too, before
+		// anything is opened or bound.
+		if _, err := oidc.New(oidc.Options{Config: oc}); err != nil {
+			return usageError{"config file " + f.Path + ": " + config.OneLine(err)}
+		}
+		c.serve.oidc = oc
 	}
 	for key, vs := range f.Flags {
 		for _, l := range path[1:] {

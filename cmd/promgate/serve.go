@@ -42,6 +42,8 @@ type serveFlags struct {
 	webConfigFile                  string
 	authMaxFailures                int
 	authFailureWindow, authLockout time.Duration
+
+	oidc config.OIDC // the config file's oidc: section (applyConfigFile)
 }
 
 const serveHelp = `Runs the server: the embedded TSDB, the data source proxy, the management API
@@ -54,6 +56,8 @@ the YAML file of --config.file, whose keys are the flag names:
   query.timeout: 1m
 
 The command line wins over the environment, the environment over the file.
+The file's oidc: section configures single sign-on with OpenID Connect
+providers (README: "Single sign-on").
 `
 
 // addServe defines `promgate serve` and its flags: the one place a new
@@ -67,7 +71,7 @@ func (c *cli) addServe() {
 	}
 	flag("listen", "Address to listen on.").Default(":8030").StringVar(&f.listen)
 	flag("data-dir", "Directory for the TSDB, the SQLite database and the secret key.").Default("./data").StringVar(&f.dataDir)
-	c.configFlag = flag("config.file", "YAML file whose keys are these flag names.").PlaceHolder("FILE")
+	c.configFlag = flag("config.file", "YAML file whose keys are these flag names, and whose oidc: section configures single sign-on (README: \"Single sign-on\").").PlaceHolder("FILE")
 	c.configFlag.StringVar(&f.configFile)
 	flag("external-url", "URL users reach promgate at, for the endpoint URLs shown (default: from each request).").PlaceHolder("URL").StringVar(&f.externalURL)
 	flag("store.url", "postgres://... to keep users, credentials and data sources in PostgreSQL (default: SQLite in the data dir).").PlaceHolder("URL").StringVar(&f.storeURL)
@@ -191,6 +195,7 @@ func (c *cli) runServe(ctx context.Context, f *serveFlags) error {
 		AuthFailureWindow: f.authFailureWindow,
 		AuthLockout:       f.authLockout,
 		OwnerPassword:     os.Getenv("PROMGATE_OWNER_PASSWORD"),
+		OIDC:              f.oidc,
 		Version:           version,
 		Logger:            logger,
 

@@ -22,12 +22,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/config"
 	"github.com/promgate/promgate/internal/datadir"
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/embedded"
 	"github.com/promgate/promgate/internal/inprocess"
 	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/mgmtapi"
+	"github.com/promgate/promgate/internal/oidc"
 	"github.com/promgate/promgate/internal/ratelog"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/store"
@@ -62,8 +64,12 @@ type Config struct {
 	// empty: <DataDir>/secret.key, created on first start.
 	SecretKeyFile string
 	OwnerPassword string // for the first OWNER; empty: random, in a file
-	Version       string
-	Logger        *slog.Logger
+	// OIDC is the config file's oidc: section (config.LoadOIDC): the
+	// OpenID Connect providers people sign in with and machines' bearer
+	// JWTs come from.
+	OIDC    config.OIDC
+	Version string
+	Logger  *slog.Logger
 
 	// SelfScrapeInProcess makes the self-scrape call our /metrics handler
 	// directly instead of through the listener, which may need TLS or a
@@ -91,6 +97,7 @@ type App struct {
 	Auth     *auth.Authenticator
 	Manage   *manage.Manager // changes users, credentials and data sources
 	Sources  *datasource.Registry
+	OIDC     *oidc.Set // the configured OpenID Connect providers (maybe none)
 	Handler  http.Handler
 
 	stopScrape context.CancelFunc
@@ -114,9 +121,15 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	// Checked first: a mistake in the oidc: section stops the start
+	// before anything is opened.
+	providers, err := oidc.New(oidc.Options{Config: cfg.OIDC, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
 	// Not the named result: `return nil, err` must not leave the deferred
 	// Close a nil App.
-	a := &App{cfg: cfg, logger: cfg.Logger, Registry: prometheus.NewRegistry()}
+	a := &App{cfg: cfg, logger: cfg.Logger, Registry: prometheus.NewRegistry(), OIDC: providers}
 	defer func() {
 		if err != nil {
 			if cerr := a.Close(); cerr != nil {
@@ -171,7 +184,16 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err := checkStoreNotEmpty(ctx, a.Store, cfg, earlier); err != nil {
 		return nil, err
 	}
-	a.Auth = auth.New(auth.Options{Store: a.Store, Logger: cfg.Logger,
+	var tokens auth.TokenVerifier
+	if len(providers.Providers()) > 0 {
+		tokens = providers
+		providers.Warm(ctx)
+	}
+	pwOnly := ""
+	if providers.PasswordLoginDisabled {
+		pwOnly = manage.InitialOwnerLogin // the break-glass account
+	}
+	a.Auth = auth.New(auth.Options{Store: a.Store, Logger: cfg.Logger, Tokens: tokens, PasswordLoginOnly: pwOnly,
 		MaxFailures: cfg.AuthMaxFailures, FailureWindow: cfg.AuthFailureWindow, Lockout: cfg.AuthLockout})
 	a.closers = append(a.closers, a.Auth.Close)
 
@@ -182,13 +204,22 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, fmt.Errorf("create initial owner: %w", err)
 	}
 	mgmt := mgmtapi.New(mgmtapi.Options{
-		Store:       a.Store,
-		Auth:        a.Auth,
-		Manage:      a.Manage,
-		Sources:     a.Sources,
-		ExternalURL: cfg.ExternalURL,
-		Logger:      cfg.Logger,
+		Store:         a.Store,
+		Auth:          a.Auth,
+		Manage:        a.Manage,
+		Sources:       a.Sources,
+		ExternalURL:   cfg.ExternalURL,
+		Logger:        cfg.Logger,
+		EndSessionURL: providers.EndSessionURL,
 	})
+	var signIn http.Handler
+	var links []web.SignInLink
+	if len(providers.Providers()) > 0 {
+		signIn = oidc.SignInHandler(oidc.SignInOptions{Set: providers, Auth: a.Auth, Manage: a.Manage, Store: a.Store, ExternalURL: cfg.ExternalURL, Logger: cfg.Logger})
+		for _, o := range providers.LoginOptions() {
+			links = append(links, web.SignInLink{Name: o.Name, URL: o.URL})
+		}
+	}
 	a.Handler = server.New(server.Options{
 		Logger:            cfg.Logger,
 		Registry:          a.Sources,
@@ -200,7 +231,8 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Ready:             a.ready,
 		RatePerCredential: cfg.RatePerCredential,
 		Queries:           queryLimits(cfg),
-		Web:               web.New(web.Options{Logger: cfg.Logger, Version: cfg.Version}),
+		Web:               web.New(web.Options{Logger: cfg.Logger, Version: cfg.Version, SignIn: links, PasswordLoginDisabled: providers.PasswordLoginDisabled}),
+		SignIn:            signIn,
 	})
 	return a, nil
 }

@@ -88,6 +88,13 @@ type Options struct {
 	// default is the host part of r.RemoteAddr; set it when behind a proxy
 	// you trust to report the client.
 	ClientIP func(r *http.Request) string
+	// PasswordLoginOnly, when set, is the one login that may still sign in
+	// with a password (the initial OWNER, as a break-glass account): the
+	// deployment signs people in with its OpenID providers.
+	PasswordLoginOnly string
+	// Tokens verifies "Authorization: Bearer <JWT>" of the configured
+	// OpenID Connect providers; nil: only key:token and sessions.
+	Tokens TokenVerifier
 	// TrustForwardedProto makes X-Forwarded-Proto: https count as TLS when
 	// deciding the session cookie's Secure flag.
 	TrustForwardedProto bool
@@ -263,6 +270,13 @@ func RetryAfterOf(err error) time.Duration {
 // Credentials go through the failure limiter; sessions do not (their ids
 // are unguessable, and an invalid one is not counted).
 func (a *Authenticator) authenticate(r *http.Request, allowSession bool) (*access.Principal, string, error) {
+	if raw, ok := bearerJWT(r); ok && a.opts.Tokens != nil {
+		// Not through the failure limiter: a signature cannot be guessed,
+		// verifying one is cheap, and an unknown kid refetches the
+		// provider's keys at most every oidc.MinKeyRefresh.
+		p, err := a.verifyToken(r.Context(), raw)
+		return p, "", err
+	}
 	key, token, present, err := credentialFromHeader(r)
 	if present {
 		p, err := a.verifyLimited(r, key, token, err)

@@ -37,7 +37,8 @@ func WriteTooManyRequests(w http.ResponseWriter, retry time.Duration) {
 // the principal in the context (access.PrincipalFrom), and rejects:
 // 429 for an attempt the failure limiter refuses (before any store lookup;
 // never a credential that worked recently, see limiter.go), 401 for missing
-// or wrong credentials, 403 for a session's state-changing request without
+// or wrong credentials, 403 for a valid bearer JWT that no rule grants
+// access, 403 for a session's state-changing request without
 // a matching X-CSRF-Token header. Authorization (Can) is the handler's job.
 func (a *Authenticator) Require(allowSession bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -54,8 +55,12 @@ func (a *Authenticator) Require(allowSession bool) func(http.Handler) http.Handl
 			case errors.Is(err, ErrSessionInvalid):
 				WriteUnauthorized(w, r, "session expired or invalid; log in again")
 				return
+			case errors.Is(err, ErrForbidden):
+				a.log.InfoContext(r.Context(), "bearer token refused", "client", a.ClientIP(r), "path", r.URL.Path, "err", err)
+				promapi.WriteError(w, http.StatusForbidden, "forbidden", "the token is valid but no rule of its provider grants it access")
+				return
 			case errors.Is(err, ErrInvalidCredentials):
-				a.log.InfoContext(r.Context(), "authentication failed", "client", a.ClientIP(r), "path", r.URL.Path)
+				a.log.InfoContext(r.Context(), "authentication failed", "client", a.ClientIP(r), "path", r.URL.Path, "err", err)
 				WriteUnauthorized(w, r, "invalid credentials")
 				return
 			default:

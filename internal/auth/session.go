@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/audit"
@@ -21,6 +22,10 @@ const CSRFHeader = "X-CSRF-Token"
 // ErrLoginFailed is a wrong login or password, or a disabled user; the
 // caller cannot tell which.
 var ErrLoginFailed = errors.New("invalid login or password")
+
+// ErrPasswordLoginDisabled refuses a password login when the deployment
+// signs people in with OpenID Connect (Options.PasswordLoginOnly).
+var ErrPasswordLoginDisabled = errors.New("password sign-in is turned off here: sign in with your identity provider")
 
 // ErrRateLimited means the failure limiter refuses the attempt for a while
 // (see RateLimitedError).
@@ -51,6 +56,11 @@ func (a *Authenticator) dummyPasswordHash() string {
 // against the login name and the client address (see limiter.go); a
 // refused attempt returns a *RateLimitedError before any password check.
 func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *http.Request, login, password string) (*access.Principal, string, error) {
+	if only := a.opts.PasswordLoginOnly; only != "" && !strings.EqualFold(login, only) {
+		// Decided on the login alone, before any password check, so the
+		// answer says nothing about the password or whether the user exists.
+		return nil, "", ErrPasswordLoginDisabled
+	}
 	ip := a.ClientIP(r)
 	now := a.now()
 	subj := loginSubject(login)
@@ -114,13 +124,31 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		return errOurs(fmt.Errorf("user %d has an unreadable role: %w", u.ID, err))
 	}
+	csrf, overtaken, err := a.startSession(ctx, w, r, u)
+	if err != nil {
+		return errOurs(err)
+	}
+	if overtaken {
+		a.audit.Write(ctx, audit.Actor{Name: u.Login, RemoteAddr: ip}, "login.failure", "user:"+u.Login, "password changed or user disabled during login")
+		return errOurs(ErrLoginFailed) // the password was right: not a guess
+	}
+	outcome = succeeded
+	a.audit.Write(ctx, audit.Actor{Name: u.Login, RemoteAddr: ip}, "login.success", "user:"+u.Login, "")
+	return &access.Principal{Kind: access.KindSession, UserID: u.ID, Login: u.Login, Role: role, Scope: access.ScopeRead}, csrf, nil
+}
+
+// startSession creates a session for u and sets its cookie on w.
+// overtaken is true (and no session made) when a password change or
+// disable committed meanwhile.
+func (a *Authenticator) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u store.User) (csrf string, overtaken bool, err error) {
+	now := a.now()
 	sid, err := randomURLToken(32)
 	if err != nil {
-		return errOurs(fmt.Errorf("new session id: %w", err))
+		return "", false, fmt.Errorf("new session id: %w", err)
 	}
-	csrf, err := randomURLToken(24)
+	csrf, err = randomURLToken(24)
 	if err != nil {
-		return errOurs(fmt.Errorf("new csrf token: %w", err))
+		return "", false, fmt.Errorf("new csrf token: %w", err)
 	}
 	sess := store.Session{
 		IDHash:    HashToken(sid),
@@ -130,9 +158,9 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		ExpiresAt: now.Add(a.opts.SessionTTL),
 	}
 	if err := a.st.CreateSession(ctx, sess); err != nil {
-		return errOurs(fmt.Errorf("create session: %w", err))
+		return "", false, fmt.Errorf("create session: %w", err)
 	}
-	// A password change or disable that committed after the checks above
+	// A password change or disable that committed after the caller's checks
 	// did not see this session to delete it. The store orders the two (see
 	// store.Store.SetUserPassword): the session either existed before the
 	// change, which deleted it, or this re-read shows the change. The cookie
@@ -142,10 +170,9 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 			a.log.ErrorContext(ctx, "delete session of a login overtaken by a user change", "user_id", u.ID, "err", derr)
 		}
 		if err != nil {
-			return errOurs(fmt.Errorf("re-check user after creating session: %w", err))
+			return "", false, fmt.Errorf("re-check user after creating session: %w", err)
 		}
-		a.audit.Write(ctx, audit.Actor{Name: u.Login, RemoteAddr: ip}, "login.failure", "user:"+u.Login, "password changed or user disabled during login")
-		return errOurs(ErrLoginFailed) // the password was right: not a guess
+		return "", true, nil
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     a.opts.CookieName,
@@ -156,9 +183,33 @@ func (a *Authenticator) Login(ctx context.Context, w http.ResponseWriter, r *htt
 		Secure:   a.isTLS(r),
 		SameSite: http.SameSiteLaxMode,
 	})
-	outcome = succeeded
-	a.audit.Write(ctx, audit.Actor{Name: u.Login, RemoteAddr: ip}, "login.success", "user:"+u.Login, "")
-	return &access.Principal{Kind: access.KindSession, UserID: u.ID, Login: u.Login, Role: role, Scope: access.ScopeRead}, csrf, nil
+	return csrf, false, nil
+}
+
+// SignIn starts a session for a user an OpenID provider vouched for (the
+// caller has verified the ID token and re-evaluated the role), sets its
+// cookie and audits the sign-in with how. A disabled user is refused with
+// ErrLoginFailed.
+func (a *Authenticator) SignIn(ctx context.Context, w http.ResponseWriter, r *http.Request, u store.User, how string) (*access.Principal, error) {
+	actor := audit.Actor{Name: u.Login, RemoteAddr: a.ClientIP(r)}
+	if u.Disabled {
+		a.audit.Write(ctx, actor, "login.failure", "user:"+u.Login, how+": user disabled")
+		return nil, ErrLoginFailed
+	}
+	role, err := access.ParseRole(u.Role)
+	if err != nil {
+		return nil, fmt.Errorf("user %d has an unreadable role: %w", u.ID, err)
+	}
+	_, overtaken, err := a.startSession(ctx, w, r, u)
+	if err != nil {
+		return nil, err
+	}
+	if overtaken {
+		a.audit.Write(ctx, actor, "login.failure", "user:"+u.Login, how+": user disabled during sign-in")
+		return nil, ErrLoginFailed
+	}
+	a.audit.Write(ctx, actor, "login.success", "user:"+u.Login, how)
+	return &access.Principal{Kind: access.KindSession, UserID: u.ID, Login: u.Login, Role: role, Scope: access.ScopeRead}, nil
 }
 
 // userChanged re-reads u and reports whether its password changed, it was

@@ -100,6 +100,22 @@ func ParsePolicyWithOptions(selector string, opts parser.Options) (*Policy, erro
 	if !strings.HasSuffix(s, "}") {
 		return nil, fmt.Errorf("%w %q: want a series selector in braces, e.g. {asserts_env=\"prod\"}", ErrInvalidPolicy, selector)
 	}
+	return newPolicy(ms, p, opts, selector)
+}
+
+// NewPolicy builds a policy from matchers made by the caller (e.g. a
+// selector whose value comes from a token's claim: the value is a matcher's
+// value, never text for the parser). The same rules as ParsePolicy apply.
+// The matchers must not be modified afterwards.
+func NewPolicy(ms []*labels.Matcher) (*Policy, error) {
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	opts := parser.Options{}
+	return newPolicy(slices.Clone(ms), parser.NewParser(opts), opts, formatSelector(ms))
+}
+
+func newPolicy(ms []*labels.Matcher, p parser.Parser, opts parser.Options, selector string) (*Policy, error) {
 	// Same rule as Prometheus' own selectors: one matcher must reject the
 	// empty value, otherwise the policy matches (almost) every series, e.g.
 	// {}, {env=~".*"}, {env!="dev"}. It also guarantees that the policy on

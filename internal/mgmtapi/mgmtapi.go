@@ -55,6 +55,9 @@ type Options struct {
 	TrustForwardedProto bool
 	Logger              *slog.Logger
 	Now                 func() time.Time
+	// EndSessionURL returns the end-session URL of the OpenID provider a
+	// user came from (empty: none), offered after logout; nil: none.
+	EndSessionURL func(ctx context.Context, provider string) string
 }
 
 type api struct {
@@ -278,6 +281,8 @@ func (h *api) login(w http.ResponseWriter, r *http.Request) result {
 	}
 	p, csrf, err := h.a.Login(r.Context(), w, r, req.Login, req.Password)
 	switch {
+	case errors.Is(err, auth.ErrPasswordLoginDisabled):
+		return result{err: &promapi.Error{Status: http.StatusForbidden, Type: promapi.ErrForbidden, Msg: err.Error()}}
 	case errors.Is(err, auth.ErrLoginFailed):
 		// No WWW-Authenticate: this is a form login, not basic auth.
 		return result{err: &promapi.Error{Status: http.StatusUnauthorized, Type: promapi.ErrUnauthorized, Msg: "invalid login or password"}}
@@ -296,7 +301,17 @@ func (h *api) logout(w http.ResponseWriter, r *http.Request) result {
 	if err := h.a.Logout(r.Context(), w, r); err != nil {
 		return result{err: err}
 	}
-	return result{data: struct{}{}}
+	// A user who came from an OpenID provider is offered its end-session
+	// URL, to sign out there too.
+	var out struct {
+		EndSessionURL string `json:"endSessionUrl,omitempty"`
+	}
+	if p := access.PrincipalFrom(r.Context()); h.o.EndSessionURL != nil && p.UserID != 0 {
+		if u, err := h.st.GetUser(r.Context(), p.UserID); err == nil && u.Provider != "" {
+			out.EndSessionURL = h.o.EndSessionURL(r.Context(), u.Provider)
+		}
+	}
+	return result{data: out}
 }
 
 func (h *api) me(w http.ResponseWriter, r *http.Request) result {
@@ -311,10 +326,13 @@ type userJSON struct {
 	Role      string    `json:"role"`
 	Disabled  bool      `json:"disabled"`
 	CreatedAt time.Time `json:"createdAt"`
+	// Provider is the OpenID provider the user signs in with; empty for
+	// a local (password) user.
+	Provider string `json:"provider,omitempty"`
 }
 
 func userOf(u store.User) userJSON {
-	return userJSON{ID: u.ID, Login: u.Login, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt}
+	return userJSON{ID: u.ID, Login: u.Login, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, Provider: u.Provider}
 }
 
 func (h *api) listUsers(w http.ResponseWriter, r *http.Request) result {

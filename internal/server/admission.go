@@ -218,6 +218,9 @@ func callerKey(p *access.Principal) string {
 	if p.UserID != 0 {
 		return "user:" + strconv.FormatInt(p.UserID, 10)
 	}
+	if p.Kind == access.KindToken {
+		return "token:" + p.CredentialKey // provider and subject
+	}
 	return "credential:" + strconv.FormatInt(p.CredentialID, 10)
 }
 

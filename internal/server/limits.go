@@ -15,11 +15,12 @@ import (
 	"github.com/promgate/promgate/internal/promapi"
 )
 
-// rateLimiter keeps one token bucket per credential.
+// rateLimiter keeps one token bucket per credential, keyed by its key (a
+// provider's token by provider and subject, see access.KindToken).
 type rateLimiter struct {
 	perSecond float64
 	mu        sync.Mutex
-	buckets   map[int64]*bucket
+	buckets   map[string]*bucket
 }
 
 type bucket struct {
@@ -28,11 +29,11 @@ type bucket struct {
 }
 
 func newRateLimiter(perSecond float64) *rateLimiter {
-	return &rateLimiter{perSecond: perSecond, buckets: map[int64]*bucket{}}
+	return &rateLimiter{perSecond: perSecond, buckets: map[string]*bucket{}}
 }
 
-func (l *rateLimiter) allow(credentialID int64, now time.Time) bool {
-	if l.perSecond <= 0 || credentialID == 0 {
+func (l *rateLimiter) allow(credentialID string, now time.Time) bool {
+	if l.perSecond <= 0 || credentialID == "" {
 		return true
 	}
 	l.mu.Lock()
@@ -57,7 +58,7 @@ func (l *rateLimiter) allow(credentialID int64, now time.Time) bool {
 func (s *Server) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := access.PrincipalFrom(r.Context())
-		if p != nil && p.IsCredential() && !s.limiter.allow(p.CredentialID, time.Now()) {
+		if p != nil && p.IsCredential() && !s.limiter.allow(p.CredentialKey, time.Now()) {
 			w.Header().Set("Retry-After", strconv.Itoa(1))
 			promapi.WriteError(w, http.StatusTooManyRequests, promapi.ErrTooMany, "rate limit of this credential exceeded")
 			return

@@ -39,6 +39,14 @@ func TestLabelPolicyAttacks(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	twoTenants(t, s, now)
 	key, token := s.Credential(t, access.RoleViewer, access.ScopeRead, `{asserts_env="prod"}`)
+	labelPolicyAttacks(t, s, now, func(r *http.Request) { r.SetBasicAuth(key, token) })
+}
+
+// labelPolicyAttacks runs the attack table with requests that authorize
+// signs as a caller confined to {asserts_env="prod"} (a credential, or a
+// provider's token whose rule gives that selector).
+func labelPolicyAttacks(t *testing.T, s *promtest.Server, now time.Time, authorize func(*http.Request)) {
+	t.Helper()
 	base := s.URL + server.ProxyPrefix + "1/api/v1/"
 	at := url.Values{"time": {now.Format(time.RFC3339)}}
 	rng := url.Values{"start": {now.Add(-time.Hour).Format(time.RFC3339)}, "end": {now.Format(time.RFC3339)}}
@@ -106,7 +114,7 @@ func TestLabelPolicyAttacks(t *testing.T) {
 			if tt.form != nil {
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			}
-			req.SetBasicAuth(key, token)
+			authorize(req)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -130,12 +138,17 @@ func TestLabelPolicyAttacks(t *testing.T) {
 	}
 
 	// The prod tenant's data is still there: the policy confines, it does not blind.
-	code, b := doAuth(t, key, token, "GET", base+"query?"+merge(q(`sum(http_requests_total)`), at).Encode())
+	req, _ := http.NewRequestWithContext(ctx(t), "GET", base+"query?"+merge(q(`sum(http_requests_total)`), at).Encode(), nil)
+	authorize(req)
+	code, b := send(t, req)
 	if code != 200 || !strings.Contains(string(b.Data), `"2"`) {
 		t.Fatalf("prod query: %d %s", code, b.Data)
 	}
 	// A conflicting duplicate is refused rather than resolved either way.
-	code, b = doAuthForm(t, key, token, base+"query?"+q(`up`).Encode(), q(`{asserts_env="dev"}`))
+	req, _ = http.NewRequestWithContext(ctx(t), "POST", base+"query?"+q(`up`).Encode(), strings.NewReader(q(`{asserts_env="dev"}`).Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	authorize(req)
+	code, b = send(t, req)
 	if code != 400 || strings.Contains(b.Error, "dev") && !strings.Contains(b.Error, "parameter") {
 		t.Fatalf("conflicting duplicate: %d %+v", code, b)
 	}

@@ -40,6 +40,9 @@ type Options struct {
 	Auth       Authenticator
 	Management http.Handler // JSON API under /api-server/v1/; nil: none
 	Web        http.Handler // pages at /; nil: none
+	// SignIn serves /oidc/: people's sign-in with OpenID Connect
+	// providers; nil: none configured.
+	SignIn     http.Handler
 	Gatherer   prometheus.Gatherer
 	Registerer prometheus.Registerer
 	Ready      func() bool
@@ -104,6 +107,9 @@ func New(opts Options) *Server {
 
 	if opts.Management != nil {
 		m.Handle("/api-server/v1/", s.metrics.instrument("management", opts.Management))
+	}
+	if opts.SignIn != nil {
+		m.Handle("/oidc/", s.metrics.instrument("web", opts.SignIn))
 	}
 	if opts.Web != nil {
 		m.Handle("/", s.metrics.instrument("web", opts.Web))

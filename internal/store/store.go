@@ -51,6 +51,11 @@ type User struct {
 	Role         string
 	Disabled     bool
 	CreatedAt    time.Time
+	// Provider names the OpenID Connect provider that created the user at
+	// their first sign-in, and Subject is their sub there; both empty for
+	// local users (who sign in with a password).
+	Provider string
+	Subject  string
 }
 
 // Credential is an API credential (key:token). Only a hash of the token is
@@ -125,6 +130,9 @@ type Store interface {
 	CreateUser(ctx context.Context, u User) (User, error)
 	GetUser(ctx context.Context, id int64) (User, error)
 	GetUserByLogin(ctx context.Context, login string) (User, error)
+	// GetUserBySubject finds the user an OpenID Connect provider's subject
+	// signed in as (ErrNotFound when none did).
+	GetUserBySubject(ctx context.Context, provider, subject string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	CountUsers(ctx context.Context) (int, error)
 	SetUserRole(ctx context.Context, id int64, role string) error

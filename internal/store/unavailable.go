@@ -48,6 +48,11 @@ func (c *classified) GetUserByLogin(ctx context.Context, login string) (User, er
 	return v, c.mark(err)
 }
 
+func (c *classified) GetUserBySubject(ctx context.Context, provider, subject string) (User, error) {
+	v, err := c.s.GetUserBySubject(ctx, provider, subject)
+	return v, c.mark(err)
+}
+
 func (c *classified) ListUsers(ctx context.Context) ([]User, error) {
 	v, err := c.s.ListUsers(ctx)
 	return v, c.mark(err)

@@ -26,6 +26,7 @@ const (
 	Promtool   = "promtool"
 	Chromium   = "chromium"
 	PythonReq  = "python3-requests"
+	Hydra      = "hydra" // Ory Hydra, the OpenID provider of the OIDC tests
 )
 
 // Missing skips t because peer is missing, or fails it under CI=true. how

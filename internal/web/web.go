@@ -61,7 +61,15 @@ func newNonce() (string, error) {
 type Options struct {
 	Logger  *slog.Logger
 	Version string // shown in the sidebar; empty: not shown
+	// SignIn lists the "Sign in with <Name>" links of the login page.
+	SignIn []SignInLink
+	// PasswordLoginDisabled says, on the login page, that the password
+	// form is for the break-glass account only.
+	PasswordLoginDisabled bool
 }
+
+// SignInLink is one OpenID provider on the login page.
+type SignInLink struct{ Name, URL string }
 
 // Page is one page of the UI.
 type Page struct {
@@ -86,6 +94,8 @@ func Pages() []Page {
 type handler struct {
 	log       *slog.Logger
 	version   string
+	signIn    []SignInLink
+	pwOff     bool
 	assets    map[string]asset // by path under static/
 	pages     map[string]*template.Template
 	notFoundT *template.Template
@@ -105,6 +115,9 @@ type pageData struct {
 	// Nonce is this response's CSP nonce for style elements. It is put on
 	// the editor's script tag, whose nonce property the bundle reads.
 	Nonce string
+	// SignIn and PasswordLoginDisabled are for the login page.
+	SignIn                []SignInLink
+	PasswordLoginDisabled bool
 }
 
 // New returns the handler for the pages and /static/. Templates and assets
@@ -113,7 +126,7 @@ func New(opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{log: opts.Logger, version: opts.Version, pages: map[string]*template.Template{}}
+	h := &handler{log: opts.Logger, version: opts.Version, signIn: opts.SignIn, pwOff: opts.PasswordLoginDisabled, pages: map[string]*template.Template{}}
 	var err error
 	if h.assets, err = loadAssets(); err != nil {
 		panic(fmt.Errorf("web: load static assets: %w", err))
@@ -166,7 +179,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p P
 		return
 	}
 	var buf bytes.Buffer
-	if err := t.Execute(&buf, pageData{Page: p, Version: h.version, Nonce: nonce}); err != nil {
+	if err := t.Execute(&buf, pageData{Page: p, Version: h.version, Nonce: nonce, SignIn: h.signIn, PasswordLoginDisabled: h.pwOff}); err != nil {
 		h.log.ErrorContext(r.Context(), "render page", "page", p.Name, "err", err)
 		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
 		return

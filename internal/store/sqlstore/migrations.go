@@ -109,6 +109,17 @@ CREATE TABLE store_generation (
 INSERT INTO store_generation(id, value) VALUES (1, 1);
 `,
 		},
+		{
+			// Issue 16: which OpenID Connect provider made a user, and the
+			// user's subject there; local users keep ''.
+			version: 2,
+			name:    "users from OpenID Connect providers",
+			sql: `
+ALTER TABLE users ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN subject  TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX users_provider_subject ON users(provider, subject) WHERE provider <> '';
+`,
+		},
 	}
 }
 
@@ -190,6 +201,17 @@ CREATE TABLE store_generation (
 	value BIGINT  NOT NULL
 );
 INSERT INTO store_generation(id, value) VALUES (1, 1);
+`,
+		},
+		{
+			// Issue 16: which OpenID Connect provider made a user, and the
+			// user's subject there; local users keep ''.
+			version: 2,
+			name:    "users from OpenID Connect providers",
+			sql: `
+ALTER TABLE users ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN subject  TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX users_provider_subject ON users(provider, subject) WHERE provider <> '';
 `,
 		},
 	}

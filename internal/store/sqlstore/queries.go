@@ -7,6 +7,7 @@ type queries struct {
 	generation, bump string
 
 	insertUser, userByID, userByLogin, listUsers, countUsers     string
+	userBySubject                                                string
 	setRole, setDisabled, setPassword, lockUser, deleteUser      string
 	deleteUserCredentials                                        string
 	insertCredential, credentialByKey, credentialByID            string
@@ -18,7 +19,7 @@ type queries struct {
 	insertAudit, listAudit, listAuditLimit                       string
 }
 
-const userCols = `id, login, password_hash, role, disabled, created_at`
+const userCols = `id, login, password_hash, role, disabled, created_at, provider, subject`
 
 func newQueries(d *dialect) *queries {
 	credentialCols := `id, key, token_hash, name, user_id, role, created_by, created_at,
@@ -29,8 +30,9 @@ func newQueries(d *dialect) *queries {
 		generation: `SELECT value FROM store_generation WHERE id = 1`,
 		bump:       `UPDATE store_generation SET value = value + 1 WHERE id = 1`,
 
-		insertUser: `INSERT INTO users(login, login_key, password_hash, role, disabled, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-		userByID:   `SELECT ` + userCols + ` FROM users WHERE id = ?`,
+		insertUser:    `INSERT INTO users(login, login_key, password_hash, role, disabled, created_at, provider, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		userBySubject: `SELECT ` + userCols + ` FROM users WHERE provider = ? AND subject = ?`,
+		userByID:      `SELECT ` + userCols + ` FROM users WHERE id = ?`,
 		// Logins are unique on their lower-cased form (dbutil.LoginKey).
 		userByLogin: `SELECT ` + userCols + ` FROM users WHERE login_key = ?`,
 		listUsers:   `SELECT ` + userCols + ` FROM users ORDER BY id`,
@@ -75,7 +77,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ` + d.headersParam + `, ?, ?) RETURNING id`,
 		listAuditLimit: `SELECT ` + auditCols + ` FROM audit_log ORDER BY id DESC LIMIT ?`,
 	}
 	for _, p := range []*string{
-		&q.insertUser, &q.userByID, &q.userByLogin, &q.setRole, &q.setDisabled, &q.setPassword, &q.lockUser, &q.deleteUser,
+		&q.insertUser, &q.userByID, &q.userByLogin, &q.userBySubject, &q.setRole, &q.setDisabled, &q.setPassword, &q.lockUser, &q.deleteUser,
 		&q.deleteUserCredentials, &q.insertCredential, &q.credentialByKey, &q.credentialByID, &q.revokeCredential, &q.touchCredential,
 		&q.insertSession, &q.getSession, &q.deleteSession, &q.deleteUserSessions, &q.deleteExpiredSessions,
 		&q.insertDataSource, &q.updateDataSource, &q.dataSourceByID, &q.dataSourceByUID, &q.deleteDataSource,

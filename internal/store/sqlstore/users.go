@@ -14,7 +14,7 @@ func scanUser(sc scanner) (store.User, error) {
 	var u store.User
 	// disabled is an INTEGER 0/1 in SQLite and a BOOLEAN in PostgreSQL;
 	// database/sql reads both into a bool.
-	if err := sc.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.Role, &u.Disabled, timeCol{&u.CreatedAt}); err != nil {
+	if err := sc.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.Role, &u.Disabled, timeCol{&u.CreatedAt}, &u.Provider, &u.Subject); err != nil {
 		return store.User{}, err
 	}
 	return u, nil
@@ -29,7 +29,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	u.CreatedAt = dbutil.NowIfZero(u.CreatedAt)
 	err := s.write(ctx, fmt.Sprintf("create user %q", u.Login), func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, s.q.insertUser,
-			u.Login, dbutil.LoginKey(u.Login), u.PasswordHash, u.Role, u.Disabled, s.d.timeArg(u.CreatedAt)).Scan(&u.ID)
+			u.Login, dbutil.LoginKey(u.Login), u.PasswordHash, u.Role, u.Disabled, s.d.timeArg(u.CreatedAt), u.Provider, u.Subject).Scan(&u.ID)
 	})
 	if err != nil {
 		return store.User{}, err
@@ -51,6 +51,19 @@ func (s *Store) GetUserByLogin(ctx context.Context, login string) (store.User, e
 	u, err := scanUser(s.r.QueryRowContext(ctx, s.q.userByLogin, dbutil.LoginKey(login)))
 	if err != nil {
 		return store.User{}, fmt.Errorf("get user %q: %w", login, s.mapErr(err))
+	}
+	return u, nil
+}
+
+// GetUserBySubject finds the user an OpenID Connect provider's subject
+// signed in as.
+func (s *Store) GetUserBySubject(ctx context.Context, provider, subject string) (store.User, error) {
+	if provider == "" {
+		return store.User{}, fmt.Errorf("get user by subject: %w", store.ErrNotFound)
+	}
+	u, err := scanUser(s.r.QueryRowContext(ctx, s.q.userBySubject, provider, subject))
+	if err != nil {
+		return store.User{}, fmt.Errorf("get user of %s subject %q: %w", provider, subject, s.mapErr(err))
 	}
 	return u, nil
 }

@@ -23,6 +23,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"Users", testUsers},
 		{"UserLoginCaseInsensitive", testUserLoginCase},
+		{"UserBySubject", testUserBySubject},
 		{"NotFound", testNotFound},
 		{"Conflict", testConflict},
 		{"Credentials", testCredentials},
@@ -204,6 +205,29 @@ func testUserLoginCase(t *testing.T, s store.Store) {
 	}
 	if _, err := s.CreateUser(ctx, store.User{Login: "ALICE", Role: "VIEWER"}); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("CreateUser(ALICE) after Alice: %v, want ErrConflict", err)
+	}
+}
+
+// testUserBySubject: users made by an OpenID Connect provider are found
+// by provider and subject; one subject of one provider is one user.
+func testUserBySubject(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	local := mkUser(t, s, "local", "OWNER")
+	u := must(s.CreateUser(ctx, store.User{Login: "ann@example.com", Role: "VIEWER", Provider: "Hydra", Subject: "sub-1"}))(t)
+	got := must(s.GetUserBySubject(ctx, "Hydra", "sub-1"))(t)
+	if got.ID != u.ID || got.Provider != "Hydra" || got.Subject != "sub-1" || got.Login != "ann@example.com" {
+		t.Errorf("GetUserBySubject = %+v, want %+v", got, u)
+	}
+	if l := must(s.GetUser(ctx, local.ID))(t); l.Provider != "" || l.Subject != "" {
+		t.Errorf("local user has provider %q subject %q", l.Provider, l.Subject)
+	}
+	for _, q := range [][2]string{{"Hydra", "sub-2"}, {"Other", "sub-1"}, {"", ""}} {
+		if _, err := s.GetUserBySubject(ctx, q[0], q[1]); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetUserBySubject(%q, %q): %v, want ErrNotFound", q[0], q[1], err)
+		}
+	}
+	if _, err := s.CreateUser(ctx, store.User{Login: "other", Role: "VIEWER", Provider: "Hydra", Subject: "sub-1"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("second user for one subject: %v, want ErrConflict", err)
 	}
 }
 

@@ -222,7 +222,11 @@
     $('#logout').addEventListener('click', async (ev) => {
       busy(ev.currentTarget, true);
       try {
-        await api(ctx, 'POST', API + '/logout');
+        const out = await api(ctx, 'POST', API + '/logout');
+        // A user of an OpenID provider is offered to sign out there too:
+        // the login page shows the link. Kept in sessionStorage, never in
+        // the URL, so nobody can hand the page a link of their own.
+        if (out && out.endSessionUrl) sessionStorage.setItem('promgate.endSession', out.endSessionUrl);
         location.assign('/login');
       } catch (e) {
         busy(ev.currentTarget, false);
@@ -239,6 +243,13 @@
       location.replace(nextPath()); // already logged in
       return;
     } catch (_) { /* not logged in: show the form */ }
+    const endSession = sessionStorage.getItem('promgate.endSession');
+    if (endSession) {
+      sessionStorage.removeItem('promgate.endSession');
+      const link = $('#end-session');
+      link.href = endSession;
+      link.parentElement.hidden = false;
+    }
     const form = $('#login-form');
     const errBox = $('#login-error');
     form.addEventListener('submit', async (ev) => {
@@ -635,6 +646,7 @@
         el('td', {}, u.login, self ? el('span', { class: 'muted' }, ' (you)') : null),
         roleCell,
         el('td', {}, u.disabled ? el('span', { class: 'badge bad solo' }, 'disabled') : el('span', { class: 'badge good solo' }, 'active')),
+        el('td', { class: 'provider' }, u.provider ? u.provider : 'password'),
         timeCell(u.createdAt, '—'),
         actions));
     }

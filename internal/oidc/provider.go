@@ -57,6 +57,7 @@ func New(o Options) (*Set, error) {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	o.Client = boundedClient(o.Client, maxProviderAnswer)
 	s := &Set{byIssuer: map[string]*Provider{}, log: o.Logger, PasswordLoginDisabled: o.Config.DisablePasswordLogin}
 	var errs []error
 	for i, pc := range o.Config.Providers {
@@ -259,8 +260,9 @@ const MaxSubjectLen = 255
 func (p *Provider) VerifyBearer(ctx context.Context, raw string) (auth.VerifiedToken, error) {
 	d, err := p.discover(ctx)
 	if err != nil {
-		// Not logged here: discover logs each failed attempt once.
-		return auth.VerifiedToken{}, fmt.Errorf("%w: %v", auth.ErrInvalidCredentials, err)
+		// Not logged here nor passed on whole (it may quote the provider's
+		// answer): discover logs each failed attempt once.
+		return auth.VerifiedToken{}, fmt.Errorf("%w: OpenID provider %s unavailable", auth.ErrInvalidCredentials, p.cfg.Name)
 	}
 	claims, exp, err := p.verify(ctx, d.bearer, raw)
 	if err != nil {

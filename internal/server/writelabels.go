@@ -35,13 +35,69 @@ func field(b []byte) (protowire.Number, protowire.Type, []byte, error) {
 	return num, typ, b[n:], nil
 }
 
-// skip consumes a field value of type typ.
-func skip(num protowire.Number, typ protowire.Type, b []byte) ([]byte, error) {
-	n := protowire.ConsumeFieldValue(num, typ, b)
-	if n < 0 {
-		return nil, errWire
+// skip consumes the value of an unknown field of type typ exactly as the
+// generated (gogo) decoders' skip does: groups nest by depth and their end
+// tags' numbers are not compared, inner tags are not checked, a varint may
+// run to ten bytes whatever its last one. protowire's stricter reading
+// would refuse bodies the receiver accepts (found by FuzzLabelWalker).
+func skip(_ protowire.Number, typ protowire.Type, b []byte) ([]byte, error) {
+	depth, i := 0, 0
+	for {
+		switch typ {
+		case protowire.VarintType:
+			if _, i = gogoVarint(b, i); i < 0 {
+				return nil, errWire
+			}
+		case protowire.Fixed64Type:
+			i += 8
+		case protowire.BytesType:
+			var n uint64
+			if n, i = gogoVarint(b, i); i < 0 || int(n) < 0 || i+int(n) < 0 {
+				return nil, errWire
+			}
+			i += int(n)
+		case protowire.StartGroupType:
+			depth++
+		case protowire.EndGroupType:
+			if depth == 0 {
+				return nil, errWire
+			}
+			depth--
+		case protowire.Fixed32Type:
+			i += 4
+		default:
+			return nil, errWire
+		}
+		if i > len(b) {
+			return nil, errWire
+		}
+		if depth == 0 {
+			return b[i:], nil
+		}
+		var tag uint64
+		if tag, i = gogoVarint(b, i); i < 0 {
+			return nil, errWire
+		}
+		typ = protowire.Type(tag & 7)
 	}
-	return b[n:], nil
+}
+
+// gogoVarint reads a varint at b[i:] as the generated decoders do (up to
+// ten bytes, no check of the tenth); the index after it, or -1.
+func gogoVarint(b []byte, i int) (uint64, int) {
+	var v uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		if i >= len(b) {
+			return 0, -1
+		}
+		c := b[i]
+		i++
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v, i
+		}
+	}
+	return 0, -1
 }
 
 // bytesField consumes a length-delimited value.

@@ -27,12 +27,19 @@ var errWire = errors.New("malformed protobuf")
 
 // field reads one field's tag and returns its number, type and the rest of
 // b after the tag.
+// It reads the tag as the generated decoders do: up to ten bytes, the
+// field number truncated to int32 (so a huge number can name field 1),
+// refused when not positive or when the tag ends a group.
 func field(b []byte) (protowire.Number, protowire.Type, []byte, error) {
-	num, typ, n := protowire.ConsumeTag(b)
+	v, n := gogoVarint(b, 0)
 	if n < 0 {
 		return 0, 0, nil, errWire
 	}
-	return num, typ, b[n:], nil
+	num, typ := int32(v>>3), protowire.Type(v&7)
+	if num <= 0 || typ == protowire.EndGroupType {
+		return 0, 0, nil, errWire
+	}
+	return protowire.Number(num), typ, b[n:], nil
 }
 
 // skip consumes the value of an unknown field of type typ exactly as the
@@ -270,7 +277,7 @@ func labelRefs(ts []byte, refs []uint64) ([]uint64, error) {
 		}
 		switch typ {
 		case protowire.VarintType:
-			v, n := protowire.ConsumeVarint(rest)
+			v, n := gogoVarint(rest, 0)
 			if n < 0 {
 				return nil, errWire
 			}
@@ -281,7 +288,7 @@ func labelRefs(ts []byte, refs []uint64) ([]uint64, error) {
 				return nil, err
 			}
 			for len(packed) > 0 {
-				v, n := protowire.ConsumeVarint(packed)
+				v, n := gogoVarint(packed, 0)
 				if n < 0 {
 					return nil, errWire
 				}

@@ -27,20 +27,28 @@ var errWire = errors.New("malformed protobuf")
 
 // field reads one field's tag and returns its number, type and the rest of
 // b after the tag.
-// It reads the tag as the generated decoders do: up to ten bytes, the
-// field number truncated to int32 (so a huge number can name field 1),
-// refused when not positive or when the tag ends a group.
+// It reads the tag as the generated decoders do (up to ten bytes; not
+// positive or ending a group: refused) except for field numbers past
+// protobuf's 2^29-1: those decoders truncate them to int32, so a huge
+// number can name field 1 there and an unknown field in another backend's
+// decoder; such a body is refused rather than read either way.
 func field(b []byte) (protowire.Number, protowire.Type, []byte, error) {
 	v, n := gogoVarint(b, 0)
 	if n < 0 {
 		return 0, 0, nil, errWire
 	}
-	num, typ := int32(v>>3), protowire.Type(v&7)
+	if v>>3 > uint64(protowire.MaxValidNumber) {
+		return 0, 0, nil, errFieldNumber
+	}
+	num, typ := protowire.Number(v>>3), protowire.Type(v&7)
 	if num <= 0 || typ == protowire.EndGroupType {
 		return 0, 0, nil, errWire
 	}
-	return protowire.Number(num), typ, b[n:], nil
+	return num, typ, b[n:], nil
 }
+
+// errFieldNumber: a tag's field number is past protobuf's 2^29-1.
+var errFieldNumber = fmt.Errorf("%w: field number past 2^29-1", errWire)
 
 // skip consumes the value of an unknown field of type typ exactly as the
 // generated (gogo) decoders' skip does: groups nest by depth and their end

@@ -18,6 +18,7 @@ import (
 	"github.com/promgate/promgate/internal/app"
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/config"
+	"github.com/promgate/promgate/internal/querycache"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/webconfig"
 )
@@ -36,6 +37,13 @@ type serveFlags struct {
 	evalInterval                                       time.Duration
 	logLevel, logFormat                                string
 	shutdownTimeout                                    time.Duration
+
+	queryCache                           bool
+	queryCacheMaxBytes                   int64
+	queryCacheMemcached                  string
+	queryCacheSplit, queryCacheFreshness time.Duration
+	queryCacheParallel                   int
+	queryCacheEmbeddedAlign              bool
 
 	webConfigFile                  string
 	authMaxFailures                int
@@ -66,6 +74,13 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.IntVar(&f.authMaxFailures, "auth.max-failures", auth.DefaultMaxFailures, "failed authentications of one credential key or login from one address within --auth.failure-window before further ones are refused (10x that from all addresses; that many distinct failing keys or logins from one address); a credential that worked in the last 24h is never refused")
 	fs.DurationVar(&f.authFailureWindow, "auth.failure-window", auth.DefaultFailureWindow, "window in which failed authentications are counted")
 	fs.DurationVar(&f.authLockout, "auth.lockout", auth.DefaultLockout, "how long refused authentication attempts stay refused (429 with Retry-After)")
+	fs.BoolVar(&f.queryCache, "query-cache.enabled", true, "answer query_range (split, step-aligned) and old instant queries through the results cache; a data source can turn it off in its settings")
+	fs.Int64Var(&f.queryCacheMaxBytes, "query-cache.max-bytes", querycache.DefaultMaxBytes, "size bound of the in-memory results cache in bytes (not used with --query-cache.memcached)")
+	fs.StringVar(&f.queryCacheMemcached, "query-cache.memcached", "", "host:port[,host:port...] of Memcached servers to keep the results cache in, shared by replicas (default: in memory)")
+	fs.DurationVar(&f.queryCacheSplit, "query-cache.split-interval", querycache.DefaultSplitInterval, "range queries are cut at multiples of this interval; each part is cached and fetched on its own")
+	fs.DurationVar(&f.queryCacheFreshness, "query-cache.freshness", querycache.DefaultFreshness, "results for steps newer than this are never cached (data may still arrive)")
+	fs.IntVar(&f.queryCacheParallel, "query-cache.max-parallel", querycache.DefaultMaxParallel, "backend requests one range query may run at once")
+	fs.BoolVar(&f.queryCacheEmbeddedAlign, "query-cache.embedded-step-align", true, "round range queries on the embedded store down to a multiple of their step (remote data sources have this in their settings)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log.format", "text", "text or json")
 	fs.StringVar(&f.webConfigFile, "web.config.file", "", "Prometheus web config file (exporter-toolkit): TLS, client certificates, HTTP/2, response headers; re-read on each new connection")
@@ -95,6 +110,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	}
 	if f.authMaxFailures < 1 || f.authFailureWindow <= 0 || f.authLockout <= 0 {
 		return nil, usageError{"--auth.max-failures must be at least 1, --auth.failure-window and --auth.lockout positive"}
+	}
+	if f.queryCacheSplit < time.Minute || f.queryCacheFreshness < 0 || f.queryCacheParallel < 1 || f.queryCacheMaxBytes <= 0 {
+		return nil, usageError{"--query-cache.split-interval must be at least 1m, --query-cache.freshness not negative, --query-cache.max-parallel and --query-cache.max-bytes positive"}
 	}
 	if f.evalInterval < time.Millisecond {
 		return nil, usageError{fmt.Sprintf("--query.default-evaluation-interval must be at least 1ms, got %s", f.evalInterval)}
@@ -183,6 +201,12 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		OwnerPassword:     os.Getenv("PROMGATE_OWNER_PASSWORD"),
 		Version:           version,
 		Logger:            logger,
+
+		QueryCache: app.QueryCacheConfig{
+			Disabled: !f.queryCache, MaxBytes: f.queryCacheMaxBytes, Memcached: f.queryCacheMemcached,
+			SplitInterval: f.queryCacheSplit, Freshness: f.queryCacheFreshness, MaxParallel: f.queryCacheParallel,
+			EmbeddedNoStepAlign: !f.queryCacheEmbeddedAlign,
+		},
 
 		SelfScrapeInProcess: web.File != "",
 	})

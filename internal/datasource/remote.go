@@ -186,7 +186,7 @@ func (f *Forwarder) newRemote(s Settings, base *url.URL, rt http.RoundTripper, k
 		fwd:     f,
 		rt:      rt,
 		rtKey:   key,
-		info:    Info{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", URL: s.URL, Env: s.Env, Site: s.Site},
+		info:    Info{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", URL: s.URL, Env: s.Env, Site: s.Site, Cache: s.Cache},
 		base:    base,
 		timeout: s.Timeout,
 	}

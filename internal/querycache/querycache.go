@@ -340,8 +340,7 @@ func (c *cached) queryRange(ctx context.Context, req *promapi.Request, info data
 	gridLimit := q.start + floorDiv(cacheLimit-q.start, q.step)*q.step
 
 	results := make([]*answer, len(parts))
-	var failed []*http.Response
-	var failMu sync.Mutex
+	failed := make([]*http.Response, len(parts)) // a backend's error answer, by part
 	hits, misses, backendCalls := 0, 0, 0
 	var countMu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
@@ -360,14 +359,15 @@ func (c *cached) queryRange(ctx context.Context, req *promapi.Request, info data
 		g.Go(func() error {
 			fetched := make([]*answer, len(fetches))
 			for j, rg := range fetches {
+				if err := gctx.Err(); err != nil {
+					return err // another part failed
+				}
 				a, fail, err := c.fetch(gctx, req, q.a.query, rg[0], rg[1])
 				if err != nil {
 					return err
 				}
 				if fail != nil {
-					failMu.Lock()
-					failed = append(failed, fail)
-					failMu.Unlock()
+					failed[i] = fail
 					return errPartFailed
 				}
 				fetched[j] = a
@@ -384,14 +384,19 @@ func (c *cached) queryRange(ctx context.Context, req *promapi.Request, info data
 	switch {
 	case errors.Is(err, errPartFailed):
 		c.f.metrics.request(info.ID, req.Endpoint, "error")
-		// The backend's own error answer (the first one seen), as sent.
-		failed[0].Header.Set(Header, fmt.Sprintf("hit=%d miss=%d", hits, misses))
-		return failed[0], nil
+		// The backend's own error answer (of the earliest part), as sent.
+		for _, fail := range failed {
+			if fail != nil {
+				fail.Header.Set(Header, fmt.Sprintf("hit=%d miss=%d", hits, misses))
+				return fail, nil
+			}
+		}
 	case errors.Is(err, errTooLarge):
 		// Too much to hold: the backend answers the whole request, streamed.
 		c.f.cfg.Logger.DebugContext(ctx, "range query answer too large to cache", "datasource", info.ID)
 		return c.bypass(ctx, req)
-	case err != nil:
+	}
+	if err != nil {
 		return nil, err
 	}
 	outcome := "miss"

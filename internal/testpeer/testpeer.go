@@ -25,6 +25,7 @@ const (
 	Promtool   = "promtool"
 	Chromium   = "chromium"
 	PythonReq  = "python3-requests"
+	Memcached  = "memcached"
 )
 
 // Missing skips t because peer is missing, or fails it under CI=true. how

@@ -42,7 +42,7 @@ var rangeCases = []rangeCase{
 	{`topk(2, temperature)`, 4 * time.Hour, 0, 50 * time.Second},
 	{`absent(nonexistent_metric)`, 3 * time.Hour, 0, time.Minute},
 	{`rate(temperature[5m])`, 2 * time.Hour, 0, time.Minute}, // an info: "might not be a counter"
-	{`up`, 3 * time.Hour, 0, time.Minute},                     // no series at all
+	{`up`, 3 * time.Hour, 0, time.Minute},                    // no series at all
 	{`sum(rate(http_requests_total[5m]))`, 20 * time.Minute, 0, 15 * time.Second},
 	{`count_over_time(temperature[1h:5m] @ 1700000000)`, 3 * time.Hour, 0, 10 * time.Minute},
 	{`http_requests_total`, 2 * time.Hour, 0, 2 * time.Hour}, // step longer than the interval

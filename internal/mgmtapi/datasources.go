@@ -37,6 +37,9 @@ type View struct {
 	Env      string `json:"env"`
 	Site     string `json:"site,omitempty"`
 	Embedded bool   `json:"embedded"`
+	// Cache is the query cache's settings (for the embedded store, from
+	// the serve flags).
+	Cache *datasource.CacheSettings `json:"cache,omitempty"`
 
 	URL                   string            `json:"url,omitempty"`
 	BasicAuthUser         string            `json:"basicAuthUser,omitempty"`
@@ -82,6 +85,8 @@ func ViewOf(s manage.StoredDataSource, full bool) View {
 	}
 	v.TimeoutSeconds = s.Timeout.Seconds()
 	v.CreatedAt = &created
+	cache := s.Cache
+	v.Cache = &cache
 	if s.SecretsError != nil {
 		v.Problem = "stored secrets do not decrypt with this server's secret key"
 	}
@@ -89,7 +94,8 @@ func ViewOf(s manage.StoredDataSource, full bool) View {
 }
 
 func embeddedView(info datasource.Info, full bool) View {
-	v := View{ID: info.ID, UID: info.UID, Name: info.Name, Type: "prometheus", Env: info.Env, Site: info.Site, Embedded: true}
+	cache := info.Cache
+	v := View{ID: info.ID, UID: info.UID, Name: info.Name, Type: "prometheus", Env: info.Env, Site: info.Site, Embedded: true, Cache: &cache}
 	if full {
 		v.URL = info.URL
 	}
@@ -121,6 +127,10 @@ type Input struct {
 	ProxyURL           string            `json:"proxyUrl"`
 	Headers            map[string]string `json:"headers"`
 	TimeoutSeconds     *float64          `json:"timeoutSeconds"`
+	// CacheDisabled and NoStepAlign are the query cache settings; omitted:
+	// cached and step-aligned.
+	CacheDisabled bool `json:"cacheDisabled"`
+	NoStepAlign   bool `json:"noStepAlign"`
 }
 
 // givesSecret says whether in sets any secret (kept or removed).
@@ -179,6 +189,7 @@ func (in Input) Apply(base datasource.Settings) (datasource.Settings, error) {
 		s.HTTP.ProxyURL = config.URL{URL: u}
 	}
 	s.SetHeaders(in.Headers)
+	s.Cache = datasource.CacheSettings{Disabled: in.CacheDisabled, NoStepAlign: in.NoStepAlign}
 	s.Timeout = 0
 	if in.TimeoutSeconds != nil {
 		t := *in.TimeoutSeconds

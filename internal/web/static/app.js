@@ -745,9 +745,18 @@
         el('td', {}, d.env || '—'),
         el('td', {}, d.site || '—'),
         el('td', {}, authText(d)),
+        el('td', {}, cacheText(d)),
         actions));
     }
     return res.managed;
+  }
+
+  // cacheText says how the query cache treats a data source (only OWNERs'
+  // lists carry the settings of remote ones).
+  function cacheText(d) {
+    if (!d.cache) return '—';
+    if (d.cache.disabled) return 'off';
+    return d.cache.noStepAlign ? 'on, not step-aligned' : 'on, step-aligned';
   }
 
   function testText(r) {
@@ -805,6 +814,8 @@
     body.tlsServerName = v('ds-tls-server-name');
     body.tlsSkipVerify = $('#ds-tls-skip-verify').checked;
     body.proxyUrl = v('ds-proxy');
+    body.cacheDisabled = !$('#ds-cache').checked;
+    body.noStepAlign = !$('#ds-cache-align').checked;
     const headers = {};
     for (const line of $('#ds-headers').value.split('\n')) {
       if (!line.trim()) continue;
@@ -931,6 +942,8 @@
       $('#ds-tls-server-name').value = d.tlsServerName || '';
       $('#ds-tls-skip-verify').checked = !!d.tlsSkipVerify;
       $('#ds-proxy').value = d.proxyUrl || '';
+      $('#ds-cache').checked = !(d.cache && d.cache.disabled);
+      $('#ds-cache-align').checked = !(d.cache && d.cache.noStepAlign);
       $('#ds-tls').open = !!(d.tlsCACert || d.tlsClientCert || d.tlsServerName || d.tlsSkipVerify || d.proxyUrl);
       $('#ds-headers').value = Object.entries(d.headers || {}).map(([k, v]) => k + ': ' + v).join('\n');
       syncAuth();

@@ -93,7 +93,7 @@ func TestMemcachedSharedByReplicas(t *testing.T) {
 	if n := len(cnt.take()); n != 0 {
 		t.Fatalf("replica B asked the backend %d times for what A cached", n)
 	}
-	if h := warm.header.Get(querycache.Header); h != "hit=6 miss=0" {
+	if h := warm.header.Get(querycache.Header); h != "hit=6 miss=0 fetched=0/601" {
 		t.Fatalf("replica B: %s %q", querycache.Header, h)
 	}
 	if !bytes.Equal(warm.body, cold.body) {

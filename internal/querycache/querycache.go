@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/promgate/promgate/internal/datasource"
+	"github.com/promgate/promgate/internal/panics"
 	"github.com/promgate/promgate/internal/promapi"
 )
 
@@ -358,7 +359,10 @@ func (c *cached) queryRange(ctx context.Context, req *promapi.Request, info data
 		for _, rg := range fetches {
 			fetchedSteps += (rg[1]-rg[0])/q.step + 1
 		}
-		g.Go(func() error {
+		g.Go(func() (err error) {
+			// A panic here is the request's, answered by its handler, not
+			// the process's end.
+			defer panics.Capture(&err)
 			fetched := make([]*answer, len(fetches))
 			for j, rg := range fetches {
 				if err := gctx.Err(); err != nil {

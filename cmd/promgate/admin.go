@@ -5,48 +5,39 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+
 	"github.com/promgate/promgate/internal/access"
+	"github.com/promgate/promgate/internal/app"
 	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/auth"
+	"github.com/promgate/promgate/internal/config"
 	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/storeopen"
 )
 
-const adminUsage = `usage: promgate admin <command> [flags]
-
-commands:
-  user add --login L [--role VIEWER|EDITOR|OWNER] --password-stdin
-  user list [--output text|json]
-  user set-password --login L --password-stdin
-  credential create (--user L | --global --role R) --name N [--expires 720h|30d]
-                    [--scope read,write] [--datasource 1,2] [--selector '{env="prod"}'] [--output text|json]
-  credential list [--user L | --global] [--all] [--output text|json]
-  credential revoke (--key K | --id N)
-  datasource add|list|test|remove ...   remote data sources (promgate admin datasource -h)
-  backup --output FILE   consistent copy of the SQLite store, also while the server runs
-
-common flags:
-  --data-dir D    data directory (env PROMGATE_DATA_DIR, default ./data)
-  --store-url U   PostgreSQL URL instead of SQLite in the data dir (env PROMGATE_STORE_URL)
+const adminHelp = `Manages users, API credentials and data sources, and backs up the store.
 
 These work while the server runs: SQLite is in WAL mode, and the server notices
-revocations and role changes within about a second. credential create prints a
-first curl for the new credential at PROMGATE_EXTERNAL_URL (the server's
---external-url), else at http://localhost:8030.
+revocations and role changes within about a second. Give the store flags that
+promgate serve uses (--data-dir, or --store.url, and for data sources
+--secret-key-file); they can be given before or after the subcommand, and from
+PROMGATE_DATA_DIR, PROMGATE_STORE_URL and PROMGATE_SECRET_KEY_FILE.
+credential create prints a first curl for the new credential at
+PROMGATE_EXTERNAL_URL (the server's --external-url), else at
+http://localhost:8030.
 `
 
 // usageErr marks a command-line mistake (exit status 2, via main.go's
@@ -55,92 +46,82 @@ func usageErr(format string, args ...any) error {
 	return usageError{"admin: " + fmt.Sprintf(format, args...)}
 }
 
-// runAdmin runs `promgate admin ...`; args excludes "admin".
-func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "datasource" {
-		return runAdminDatasource(ctx, args[1:], stdin, stdout, stderr)
+// adminStore holds the flags every admin command takes: where the store
+// is, as serve is told.
+type adminStore struct {
+	dataDir, storeURL, keyFile string
+}
+
+// addAdmin defines `promgate admin` and its user and credential commands
+// with their flags (datasource and backup in their own files): the one
+// place a new admin flag goes.
+func (cl *cli) addAdmin() {
+	cmd := cl.app.Command("admin", "Manage users, API credentials and data sources; back up the store.").HelpLong(adminHelp)
+	s := &adminStore{}
+	// Only the store flags take environment variables: the others say
+	// what this one invocation does (and PROMGATE_OUTPUT is the query
+	// command's output file).
+	flag := func(name, help string) *kingpin.FlagClause {
+		return cmd.Flag(name, help).Envar(config.EnvName(name))
 	}
-	if len(args) > 0 && args[0] == "backup" {
-		return runAdminBackup(ctx, args[1:], stdout, stderr)
+	flag("data-dir", "Data directory of promgate serve.").Default("./data").StringVar(&s.dataDir)
+	flag("store.url", "PostgreSQL URL of promgate serve's --store.url, instead of SQLite in the data dir.").PlaceHolder("URL").StringVar(&s.storeURL)
+	cl.alias(cmd, "store-url", "store.url", stringValue{&s.storeURL})
+	flag("secret-key-file", "Key that encrypts data source passwords and tokens: the server's (default <data-dir>/secret.key; created if absent).").PlaceHolder("FILE").StringVar(&s.keyFile)
+
+	c := &adminCmd{stdin: cl.stdin, stdout: cl.stdout, stderr: cl.stderr, store: s}
+	output := func(cmd *kingpin.CmdClause) {
+		cmd.Flag("output", "text or json.").Default("text").EnumVar(&c.output, "text", "json")
 	}
-	// "admin -h" and "admin user -h" ask for this usage; "admin user" alone
-	// is missing its command.
-	if len(args) < 2 || isHelpArg(args[0]) || isHelpArg(args[1]) {
-		_, _ = io.WriteString(stderr, adminUsage)
-		if len(args) == 0 || !isHelpArg(args[len(args)-1]) {
-			return usageErr("missing command")
-		}
-		return nil
+	user := cmd.Command("user", "Manage users.")
+	add := user.Command("add", "Add a user; the password is read from stdin.")
+	add.Flag("login", "Login of the new user.").Required().StringVar(&c.login)
+	add.Flag("role", "VIEWER, EDITOR or OWNER (default: OWNER for the first user, else VIEWER).").StringVar(&c.role)
+	add.Flag("password-stdin", "Read the password from the first line of stdin.").BoolVar(&c.passwordStdin)
+	list := user.Command("list", "List users.")
+	output(list)
+	setPW := user.Command("set-password", "Change a user's password; the new one is read from stdin.")
+	setPW.Flag("login", "Login of the user.").Required().StringVar(&c.login)
+	setPW.Flag("password-stdin", "Read the password from the first line of stdin.").BoolVar(&c.passwordStdin)
+
+	cred := cmd.Command("credential", "Manage API credentials.")
+	create := cred.Command("create", "Create a credential for --user L, or a global one (--global --role R); prints its key and token (shown once).")
+	create.Flag("user", "Login of the user the credential belongs to.").StringVar(&c.user)
+	create.Flag("global", "Create a global (instance) credential; needs --role.").BoolVar(&c.global)
+	create.Flag("role", "Role of a global credential: VIEWER, EDITOR or OWNER.").StringVar(&c.role)
+	create.Flag("name", "Name of the credential.").Required().StringVar(&c.name)
+	create.Flag("expires", "Lifetime, e.g. 720h or 30d (default: never expires).").StringVar(&c.expires)
+	create.Flag("scope", "read (queries, management reads), write (remote_write) or read,write (also management changes).").Default("read").StringVar(&c.scope)
+	create.Flag("datasource", "Comma-separated data source ids (default: all).").StringVar(&c.datasources)
+	create.Flag("selector", `Label selector every read is confined to, e.g. {env="prod"}.`).StringVar(&c.selector)
+	output(create)
+	clist := cred.Command("list", "List credentials.")
+	clist.Flag("user", "Only this user's credentials.").StringVar(&c.user)
+	clist.Flag("global", "Only global credentials.").BoolVar(&c.global)
+	clist.Flag("all", "Include revoked credentials.").BoolVar(&c.all)
+	output(clist)
+	revoke := cred.Command("revoke", "Revoke a credential, by --key or --id.")
+	revoke.Flag("key", "Public key (pgk_...) of the credential.").StringVar(&c.key)
+	revoke.Flag("id", "Id of the credential.").Int64Var(&c.id)
+
+	for name, run := range map[string]func(context.Context) error{
+		"user add": c.userAdd, "user list": c.userList, "user set-password": c.userSetPassword,
+		"credential create": c.credentialCreate, "credential list": c.credentialList, "credential revoke": c.credentialRevoke,
+	} {
+		cl.runners["admin "+name] = func(ctx context.Context) error { return c.run(ctx, run) }
 	}
-	cmd := args[0] + " " + args[1]
-	c := &adminCmd{stdin: stdin, stdout: stdout, stderr: stderr}
-	fs := flag.NewFlagSet("promgate admin "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.dataDir, "data-dir", envOr("PROMGATE_DATA_DIR", "./data"), "data directory")
-	fs.StringVar(&c.storeURL, "store-url", os.Getenv("PROMGATE_STORE_URL"), "PostgreSQL URL (instead of SQLite in the data dir)")
-	var run func(context.Context) error
-	switch cmd {
-	case "user add":
-		fs.StringVar(&c.login, "login", "", "login of the new user")
-		fs.StringVar(&c.role, "role", "", "VIEWER, EDITOR or OWNER (default: OWNER for the first user, else VIEWER)")
-		fs.BoolVar(&c.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
-		run = c.userAdd
-	case "user list":
-		fs.StringVar(&c.output, "output", "text", "text or json")
-		run = c.userList
-	case "user set-password":
-		fs.StringVar(&c.login, "login", "", "login of the user")
-		fs.BoolVar(&c.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
-		run = c.userSetPassword
-	case "credential create":
-		fs.StringVar(&c.user, "user", "", "login of the user the credential belongs to")
-		fs.BoolVar(&c.global, "global", false, "create a global (instance) credential; needs --role")
-		fs.StringVar(&c.role, "role", "", "role of a global credential: VIEWER, EDITOR or OWNER")
-		fs.StringVar(&c.name, "name", "", "name of the credential")
-		fs.StringVar(&c.expires, "expires", "", "lifetime, e.g. 720h or 30d (default: never expires)")
-		fs.StringVar(&c.scope, "scope", "read", "read (queries, management reads), write (remote_write) or read,write (also management changes)")
-		fs.StringVar(&c.datasources, "datasource", "", "comma-separated data source ids (default: all)")
-		fs.StringVar(&c.selector, "selector", "", `label selector every read is confined to, e.g. {env="prod"}`)
-		fs.StringVar(&c.output, "output", "text", "text or json")
-		run = c.credentialCreate
-	case "credential list":
-		fs.StringVar(&c.user, "user", "", "only this user's credentials")
-		fs.BoolVar(&c.global, "global", false, "only global credentials")
-		fs.BoolVar(&c.all, "all", false, "include revoked credentials")
-		fs.StringVar(&c.output, "output", "text", "text or json")
-		run = c.credentialList
-	case "credential revoke":
-		fs.StringVar(&c.key, "key", "", "public key (pgk_...) of the credential")
-		fs.Int64Var(&c.id, "id", 0, "id of the credential")
-		run = c.credentialRevoke
-	default:
-		_, _ = io.WriteString(stderr, adminUsage)
-		return usageErr("unknown command %q", cmd)
-	}
-	if err := parseFlags(fs, args[2:], "admin "+cmd); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	if c.output != "" && c.output != "text" && c.output != "json" {
-		return usageErr("--output must be text or json")
-	}
-	if err := checkAdminDataDir(c.dataDir, c.storeURL); err != nil {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := openAdminStore(ctx, c.dataDir, c.storeURL, logger)
+	cl.addAdminDatasource(cmd, s)
+	cl.addAdminBackup(cmd, s)
+}
+
+// run opens the store through app.OpenAdmin and runs one command on it.
+func (c *adminCmd) run(ctx context.Context, run func(context.Context) error) error {
+	a, err := app.OpenAdmin(ctx, app.AdminConfig{DataDir: c.store.dataDir, StoreURL: c.store.storeURL, Logger: adminLogger(c.stderr)})
 	if err != nil {
 		return err
 	}
-	defer func() { _ = st.Close() }()
-	c.st = st
-	// The server notices these changes through store.Generation.
-	c.m = manage.New(manage.Options{Store: st, Logger: logger})
+	defer func() { _ = a.Close() }()
+	c.st, c.m = a.Store, a.Manage
 	c.actor = audit.Actor{Name: cliActorName()}
 	err = run(ctx)
 	if msg, ok := badData(err); ok {
@@ -150,14 +131,22 @@ func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	return err
 }
 
+// adminLogger logs what goes wrong opening the store, and nothing else:
+// admin's output is its answer.
+func adminLogger(w io.Writer) *slog.Logger {
+	lv := promslog.NewLevel()
+	_ = lv.Set("warn")
+	return promslog.New(&promslog.Config{Level: lv, Writer: w})
+}
+
 type adminCmd struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	store          *adminStore
 	st             store.Store
 	m              *manage.Manager
 	actor          audit.Actor
 
-	dataDir, storeURL string
 	login, role, user string
 	name, expires     string
 	scope, selector   string
@@ -168,13 +157,9 @@ type adminCmd struct {
 	id                int64
 }
 
-func isHelpArg(s string) bool { return s == "-h" || s == "--help" || s == "help" || s == "-help" }
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
+// runAdmin runs `promgate admin args...`.
+func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return run(ctx, append([]string{"admin"}, args...), stdin, stdout, stderr)
 }
 
 // cliActorName names the operator in the audit log.
@@ -183,33 +168,6 @@ func cliActorName() string {
 		return "cli:" + u.Username
 	}
 	return "cli"
-}
-
-// checkAdminDataDir refuses a SQLite data dir that does not exist: opening
-// it would create an empty store the running server never reads (the usual
-// cause is running admin from another directory than serve's ./data).
-func checkAdminDataDir(dataDir, storeURL string) error {
-	if storeURL != "" {
-		return nil
-	}
-	if _, err := os.Stat(dataDir); errors.Is(err, os.ErrNotExist) {
-		abs, aerr := filepath.Abs(dataDir)
-		if aerr != nil {
-			abs = dataDir
-		}
-		return fmt.Errorf("data dir %s (%s) does not exist: give the --data-dir (or PROMGATE_DATA_DIR) that promgate serve uses; its default ./data is relative to where serve was started (mkdir it first to set up a store before the first serve)", dataDir, abs)
-	}
-	return nil
-}
-
-// openAdminStore opens the store the server uses: SQLite in the data dir,
-// or PostgreSQL when a URL is given.
-func openAdminStore(ctx context.Context, dataDir, storeURL string, logger *slog.Logger) (store.Store, error) {
-	st, err := storeopen.Open(ctx, storeURL, dataDir, logger)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	return st, nil
 }
 
 func (c *adminCmd) readPassword() (string, error) {
@@ -237,9 +195,6 @@ func (c *adminCmd) writeJSON(v any) error {
 }
 
 func (c *adminCmd) userAdd(ctx context.Context) error {
-	if c.login == "" {
-		return usageErr("--login is required")
-	}
 	pw, err := c.readPassword()
 	if err != nil {
 		return err
@@ -266,9 +221,6 @@ func (c *adminCmd) userAdd(ctx context.Context) error {
 }
 
 func (c *adminCmd) userSetPassword(ctx context.Context) error {
-	if c.login == "" {
-		return usageErr("--login is required")
-	}
 	pw, err := c.readPassword()
 	if err != nil {
 		return err
@@ -358,9 +310,6 @@ func parseIDs(s string) ([]int64, error) {
 }
 
 func (c *adminCmd) credentialCreate(ctx context.Context) error {
-	if c.name == "" {
-		return usageErr("--name is required")
-	}
 	if (c.user == "") == !c.global {
 		return usageErr("give exactly one of --user L or --global")
 	}

@@ -3,57 +3,43 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/config"
 
+	"github.com/promgate/promgate/internal/app"
 	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/promapi"
-	"github.com/promgate/promgate/internal/secrets"
 	"github.com/promgate/promgate/internal/store"
 )
 
-const adminDatasourceUsage = `usage: promgate admin datasource <command> [flags]
-
-commands:
-  add --name N --url U --env E [--site S] [--uid U]
-      [--basic-auth-user U --basic-auth-password-file F | --bearer-token-file F]
-      [--oauth2-client-id I --oauth2-client-secret-file F --oauth2-token-url U [--oauth2-scopes a,b]]
-      [--ca-file F] [--cert-file F --key-file F] [--server-name N] [--insecure-skip-verify]
-      [--proxy-url U] [--header K=V ...] [--timeout 30s] [--output text|json]
-  list [--output text|json]
-  test (--id N | --uid U)
-  remove (--id N | --uid U)
-
-common flags:
-  --data-dir D          data directory (env PROMGATE_DATA_DIR, default ./data)
-  --store-url U         PostgreSQL URL instead of SQLite in the data dir (env PROMGATE_STORE_URL)
-  --secret-key-file F   key that encrypts passwords and tokens (env PROMGATE_SECRET_KEY_FILE,
-                        default <data-dir>/secret.key; created if absent). Use the server's.
+const adminDatasourceHelp = `Adds, lists, tests and removes remote data sources.
 
 Passwords and tokens are read from files ("-" for stdin), never from arguments.
 TLS files are PEM, read when adding: the store keeps their content (the key
 sealed like the passwords), so every replica has them without the files.
-A running server sees changes within about a second.
+Give the server's --secret-key-file. A running server sees changes within
+about a second.
 `
 
 // headerFlags collects repeated --header K=V.
 type headerFlags map[string]string
 
 func (h headerFlags) String() string { return fmt.Sprint(map[string]string(h)) }
+
+// IsCumulative lets kingpin take --header more than once.
+func (h headerFlags) IsCumulative() bool { return true }
 
 func (h headerFlags) Set(v string) error {
 	k, val, ok := strings.Cut(v, "=")
@@ -67,10 +53,11 @@ func (h headerFlags) Set(v string) error {
 type dsCmd struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	store          *adminStore
 	m              *manage.Manager
 	actorName      string
+	keyFile        string
 
-	dataDir, storeURL, keyFile   string
 	name, url, env, site, uid    string
 	user, passwordFile           string
 	tokenFile, output            string
@@ -80,98 +67,73 @@ type dsCmd struct {
 	caFile, certFile, tlsKeyFile string
 	serverName, proxyURL         string
 	insecureSkipVerify           bool
+	noCache, noStepAlign         bool
 	timeout                      time.Duration
 	id                           int64
 }
 
-// runAdminDatasource runs `promgate admin datasource ...`; args excludes
-// "admin datasource".
-func runAdminDatasource(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		_, _ = io.WriteString(stderr, adminDatasourceUsage)
-		if len(args) == 0 {
-			return usageErr("missing datasource command")
+// addAdminDatasource defines `promgate admin datasource` and its commands
+// with their flags.
+func (cl *cli) addAdminDatasource(admin *kingpin.CmdClause, s *adminStore) {
+	c := &dsCmd{stdin: cl.stdin, stdout: cl.stdout, stderr: cl.stderr, store: s, headers: headerFlags{}}
+	cmd := admin.Command("datasource", "Manage remote data sources.").HelpLong(adminDatasourceHelp)
+	output := func(cmd *kingpin.CmdClause) {
+		cmd.Flag("output", "text or json.").Default("text").EnumVar(&c.output, "text", "json")
+	}
+	add := cmd.Command("add", "Add a remote data source.")
+	add.Flag("name", "Name of the data source.").Required().StringVar(&c.name)
+	add.Flag("url", "Base URL of the Prometheus API, e.g. http://prometheus:9090 or https://mimir/prometheus.").Required().StringVar(&c.url)
+	add.Flag("env", "Environment, e.g. prod.").Required().StringVar(&c.env)
+	add.Flag("site", "Site, e.g. a region or cluster.").StringVar(&c.site)
+	add.Flag("uid", "Uid (default: random).").StringVar(&c.uid)
+	add.Flag("basic-auth-user", "Basic auth user.").StringVar(&c.user)
+	add.Flag("basic-auth-password-file", `File holding the basic auth password ("-": stdin).`).PlaceHolder("FILE").StringVar(&c.passwordFile)
+	add.Flag("bearer-token-file", `File holding a bearer token ("-": stdin).`).PlaceHolder("FILE").StringVar(&c.tokenFile)
+	add.Flag("oauth2-client-id", "OAuth2 client credentials: client id.").StringVar(&c.oauth2ID)
+	add.Flag("oauth2-client-secret-file", `File holding the OAuth2 client secret ("-": stdin).`).PlaceHolder("FILE").StringVar(&c.oauth2SecretFile)
+	add.Flag("oauth2-token-url", "OAuth2 token URL.").StringVar(&c.oauth2TokenURL)
+	add.Flag("oauth2-scopes", "OAuth2 scopes, comma-separated.").StringVar(&c.oauth2Scope)
+	add.Flag("ca-file", "PEM file of the CA certificate(s) that sign the backend's certificate (default: the system's).").PlaceHolder("FILE").StringVar(&c.caFile)
+	add.Flag("cert-file", "PEM file of the client certificate, for backends that require one (mutual TLS).").PlaceHolder("FILE").StringVar(&c.certFile)
+	add.Flag("key-file", "PEM file of the client certificate's key.").PlaceHolder("FILE").StringVar(&c.tlsKeyFile)
+	add.Flag("server-name", "Name to verify the backend's certificate against (default: the URL's host).").StringVar(&c.serverName)
+	add.Flag("insecure-skip-verify", "Do not verify the backend's certificate (testing only).").BoolVar(&c.insecureSkipVerify)
+	add.Flag("proxy-url", "HTTP(S) or SOCKS5 proxy to reach the backend through (default: HTTPS_PROXY/HTTP_PROXY from the environment).").StringVar(&c.proxyURL)
+	add.Flag("header", "Extra header K=V sent to the backend, e.g. X-Scope-OrgID=tenant (repeatable).").PlaceHolder("K=V").SetValue(c.headers)
+	add.Flag("timeout", "Time a request to the backend may take.").Default(datasource.DefaultTimeout.String()).DurationVar(&c.timeout)
+	add.Flag("no-query-cache", "Send every query to the backend as it is: no results cache, splitting or step alignment.").BoolVar(&c.noCache)
+	add.Flag("no-step-align", "Keep range queries' start and end as asked instead of rounding them down to the step (the query cache still splits and caches them).").BoolVar(&c.noStepAlign)
+	output(add)
+	output(cmd.Command("list", "List data sources."))
+	for _, name := range []string{"test", "remove"} {
+		help := "Test a data source's connection, by --id or --uid."
+		if name == "remove" {
+			help = "Remove a data source, by --id or --uid."
 		}
-		return nil
+		sub := cmd.Command(name, help)
+		sub.Flag("id", "Id of the data source.").Int64Var(&c.id)
+		sub.Flag("uid", "Uid of the data source.").StringVar(&c.uid)
 	}
-	c := &dsCmd{stdin: stdin, stdout: stdout, stderr: stderr, headers: headerFlags{}}
-	fs := flag.NewFlagSet("promgate admin datasource "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.dataDir, "data-dir", envOr("PROMGATE_DATA_DIR", "./data"), "data directory")
-	fs.StringVar(&c.storeURL, "store-url", os.Getenv("PROMGATE_STORE_URL"), "PostgreSQL URL (instead of SQLite in the data dir)")
-	fs.StringVar(&c.keyFile, "secret-key-file", os.Getenv("PROMGATE_SECRET_KEY_FILE"), "secret key file (default <data-dir>/secret.key)")
-	var run func(context.Context) error
-	switch args[0] {
-	case "add":
-		fs.StringVar(&c.name, "name", "", "name of the data source")
-		fs.StringVar(&c.url, "url", "", "base URL of the Prometheus API, e.g. http://prometheus:9090 or https://mimir/prometheus")
-		fs.StringVar(&c.env, "env", "", "environment, e.g. prod (required)")
-		fs.StringVar(&c.site, "site", "", "site, e.g. a region or cluster")
-		fs.StringVar(&c.uid, "uid", "", "uid (default: random)")
-		fs.StringVar(&c.user, "basic-auth-user", "", "basic auth user")
-		fs.StringVar(&c.passwordFile, "basic-auth-password-file", "", `file holding the basic auth password ("-": stdin)`)
-		fs.StringVar(&c.tokenFile, "bearer-token-file", "", `file holding a bearer token ("-": stdin)`)
-		fs.StringVar(&c.oauth2ID, "oauth2-client-id", "", "OAuth2 client credentials: client id")
-		fs.StringVar(&c.oauth2SecretFile, "oauth2-client-secret-file", "", `file holding the OAuth2 client secret ("-": stdin)`)
-		fs.StringVar(&c.oauth2TokenURL, "oauth2-token-url", "", "OAuth2 token URL")
-		fs.StringVar(&c.oauth2Scope, "oauth2-scopes", "", "OAuth2 scopes, comma-separated")
-		fs.StringVar(&c.caFile, "ca-file", "", "PEM file of the CA certificate(s) that sign the backend's certificate (default: the system's)")
-		fs.StringVar(&c.certFile, "cert-file", "", "PEM file of the client certificate, for backends that require one (mutual TLS)")
-		fs.StringVar(&c.tlsKeyFile, "key-file", "", "PEM file of the client certificate's key")
-		fs.StringVar(&c.serverName, "server-name", "", "name to verify the backend's certificate against (default: the URL's host)")
-		fs.BoolVar(&c.insecureSkipVerify, "insecure-skip-verify", false, "do not verify the backend's certificate (testing only)")
-		fs.StringVar(&c.proxyURL, "proxy-url", "", "HTTP(S) or SOCKS5 proxy to reach the backend through (default: HTTPS_PROXY/HTTP_PROXY from the environment)")
-		fs.Var(c.headers, "header", "extra header K=V sent to the backend, e.g. X-Scope-OrgID=tenant (repeatable)")
-		fs.DurationVar(&c.timeout, "timeout", datasource.DefaultTimeout, "time a request to the backend may take")
-		fs.StringVar(&c.output, "output", "text", "text or json")
-		run = c.add
-	case "list":
-		fs.StringVar(&c.output, "output", "text", "text or json")
-		run = c.list
-	case "remove", "test":
-		fs.Int64Var(&c.id, "id", 0, "id of the data source")
-		fs.StringVar(&c.uid, "uid", "", "uid of the data source")
-		run = c.remove
-		if args[0] == "test" {
-			run = c.test
-		}
-	default:
-		_, _ = io.WriteString(stderr, adminDatasourceUsage)
-		return usageErr("unknown datasource command %q", args[0])
+	for name, run := range map[string]func(context.Context) error{"add": c.add, "list": c.list, "test": c.test, "remove": c.remove} {
+		cl.runners["admin datasource "+name] = func(ctx context.Context) error { return c.run(ctx, run) }
 	}
-	if err := parseFlags(fs, args[1:], "admin datasource "+args[0]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	if c.output != "" && c.output != "text" && c.output != "json" {
-		return usageErr("--output must be text or json")
-	}
-	if err := checkAdminDataDir(c.dataDir, c.storeURL); err != nil {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if c.keyFile == "" {
-		c.keyFile = filepath.Join(c.dataDir, secrets.DefaultFileName)
-	}
-	box, created, err := secrets.LoadOrCreate(c.keyFile)
-	if err != nil {
-		return fmt.Errorf("data source secret key: %w", err)
-	}
-	if created {
-		_, _ = fmt.Fprintf(stderr, "created secret key file %s: the server must use the same file\n", c.keyFile)
-	}
-	st, err := openAdminStore(ctx, c.dataDir, c.storeURL, logger)
+}
+
+// run opens the store and the secret key through app.OpenAdmin and runs
+// one command on them.
+func (c *dsCmd) run(ctx context.Context, run func(context.Context) error) error {
+	a, err := app.OpenAdmin(ctx, app.AdminConfig{
+		DataDir: c.store.dataDir, StoreURL: c.store.storeURL, SecretKeyFile: c.store.keyFile,
+		DataSources: true, Logger: adminLogger(c.stderr),
+	})
 	if err != nil {
 		return err
 	}
-	defer func() { _ = st.Close() }()
-	c.m = manage.New(manage.Options{Store: st, Codec: datasource.NewCodec(box), Logger: logger})
-	c.actorName = cliActorName()
+	defer func() { _ = a.Close() }()
+	if a.KeyCreated {
+		_, _ = fmt.Fprintf(c.stderr, "created secret key file %s: the server must use the same file\n", a.KeyFile)
+	}
+	c.m, c.keyFile, c.actorName = a.Manage, a.KeyFile, cliActorName()
 	return run(ctx)
 }
 
@@ -199,14 +161,13 @@ func (c *dsCmd) readSecretFile(path string) (string, error) {
 
 func (c *dsCmd) add(ctx context.Context) error {
 	switch {
-	case c.name == "" || c.url == "" || c.env == "":
-		return usageErr("--name, --url and --env are required")
 	case c.tokenFile != "" && (c.user != "" || c.passwordFile != ""):
 		return usageErr("give basic auth or --bearer-token-file, not both")
 	case c.passwordFile != "" && c.user == "":
 		return usageErr("--basic-auth-password-file needs --basic-auth-user")
 	}
-	s := datasource.Settings{UID: c.uid, Name: c.name, URL: c.url, Env: c.env, Site: c.site, Timeout: c.timeout}
+	s := datasource.Settings{UID: c.uid, Name: c.name, URL: c.url, Env: c.env, Site: c.site, Timeout: c.timeout,
+		Cache: datasource.CacheSettings{Disabled: c.noCache, NoStepAlign: c.noStepAlign}}
 	s.SetHeaders(c.headers)
 	var password, token, clientSecret, key string
 	var err error

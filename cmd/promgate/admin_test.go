@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/internal/auth"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 )
 
 // admin runs `promgate admin args...` and returns stdout, stderr, error.
@@ -38,7 +38,7 @@ func mustAdmin(t *testing.T, stdin string, args ...string) string {
 // the data dir and an Authenticator polling the generation.
 func serverAuth(t *testing.T, dataDir string) *auth.Authenticator {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(dataDir, "promgate.db"), nil)
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(dataDir, "promgate.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,10 +237,11 @@ func TestAdminHelp(t *testing.T) {
 	}
 }
 
-// TestTopLevelUsageNamesEveryCommand: `promgate -h` lists each admin group.
+// TestTopLevelUsageNamesEveryCommand: `promgate -h` lists each admin group
+// (on stderr, where kingpin writes help, as Prometheus' commands do).
 func TestTopLevelUsageNamesEveryCommand(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"-h"}, nil, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"-h"}, nil, io.Discard, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range []string{"serve", "query", "query-range", "admin", "user", "credential", "datasource", "backup", "version"} {

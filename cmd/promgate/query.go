@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -15,8 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/model"
 
+	"github.com/promgate/promgate/internal/config"
 	"github.com/promgate/promgate/internal/export"
 )
 
@@ -36,6 +37,7 @@ type queryCmd struct {
 	width, height   int
 
 	time string // instant
+	args []string
 
 	start, end, step string // range
 	chunkPoints      int
@@ -46,16 +48,14 @@ type queryCmd struct {
 }
 
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runQueryCmd(ctx, "query", args, stdout, stderr)
+	return run(ctx, append([]string{"query"}, args...), nil, stdout, stderr)
 }
 
 func runQueryRange(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runQueryCmd(ctx, "query-range", args, stdout, stderr)
+	return run(ctx, append([]string{"query-range"}, args...), nil, stdout, stderr)
 }
 
-const queryHelp = `Usage: promgate query [flags] PROMQL
-
-Runs an instant query and writes the result, CSV by default: columns
+const queryHelp = `Runs an instant query and writes the result, CSV by default: columns
 name,timestamp,value, then the sorted label names (as the reference script).
 
 Examples:
@@ -63,12 +63,10 @@ Examples:
   promgate query --url https://KEY:TOKEN@host/api-server/v1/grafana/api/datasources/proxy/1 'up' --format table
   promgate query 'up' --time 2026-11-25T10:00:00Z --output up.csv
 
-Flags (each also from PROMGATE_<FLAG>, dashes as _, e.g. PROMGATE_URL):
+Every flag can also be set with the PROMGATE_* variable shown beside it.
 `
 
-const queryRangeHelp = `Usage: promgate query-range [flags] PROMQL --start T --end T --step D
-
-Runs a range query and writes every sample of every series, CSV by default.
+const queryRangeHelp = `Runs a range query and writes every sample of every series, CSV by default.
 Long ranges are split into requests of at most --chunk-points points per
 series (Prometheus refuses more than 11,000), fetched --concurrency at a time
 and written in time order with constant memory (csv, tsv). table, wide, png,
@@ -89,99 +87,67 @@ Charts (png, svg) draw the range asked for in UTC, with round time ticks, y
 ticks in SI prefixes or --unit, and a legend under the plot that says how
 many series it left out when they do not all fit.
 
-Flags (each also from PROMGATE_<FLAG>, dashes as _, e.g. PROMGATE_URL):
+Every flag can also be set with the PROMGATE_* variable shown beside it.
 `
 
-func (c *queryCmd) flags(stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("promgate "+c.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.url, "url", "", "base URL of the data source (userinfo key:token@ is sent as basic auth)\n(default "+export.DefaultURL+")")
-	fs.StringVar(&c.key, "key", "", "API credential key (basic auth user)")
-	fs.StringVar(&c.token, "token", "", "API credential token (basic auth password)")
-	fs.StringVar(&c.format, "format", "", "output format: csv, tsv, json, table, wide, png, svg\n(default csv, or from the --output extension)")
-	fs.StringVar(&c.output, "output", "", "write to `FILE` instead of stdout (replaced only when the export succeeds)")
-	fs.StringVar(&c.output, "o", "", "shorthand for --output")
-	fs.StringVar(&c.labels, "labels", "", "comma-separated label columns, in this order (default: the sorted union)")
-	fs.BoolVar(&c.spreadsheet, "spreadsheet", false, "escape text cells starting with = + - @ for spreadsheets (csv, tsv; wide always does)")
-	fs.IntVar(&c.maxColumns, "max-columns", export.DefaultMaxColumns, "most label columns of csv, tsv and table (each label name is a column of every row)")
-	fs.IntVar(&c.maxSamples, "max-samples", export.DefaultMaxSamples, "most samples held in memory by table, wide, png, svg and merged json")
-	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "timeout of each request (0: none)")
-	if c.isRng {
-		fs.StringVar(&c.start, "start", "-1h", "start `time`")
-		fs.StringVar(&c.end, "end", "now", "end `time`")
-		fs.StringVar(&c.step, "step", "", "resolution: a duration (15s, 1m) or seconds\n(default: (end-start)/250, at least 1s)")
-		fs.IntVar(&c.chunkPoints, "chunk-points", export.DefaultChunkPoints, "most points per series in one request (at most 11000)")
-		fs.IntVar(&c.concurrency, "concurrency", export.DefaultConcurrency, "most requests in flight")
-		fs.BoolVar(&c.noProgress, "no-progress", false, "no progress bar (it is drawn only when stderr is a terminal)")
-		fs.BoolVar(&c.align, "align", false, "snap --start down and --end up to multiples of --step (as Grafana does),\nso exports of the same range line up")
-		fs.StringVar(&c.title, "title", "", "chart title (default: the query)")
-		fs.IntVar(&c.width, "width", 1200, "chart width in pixels")
-		fs.IntVar(&c.height, "height", 600, "chart height in pixels")
-		fs.StringVar(&c.unit, "unit", "", "chart y axis unit: bytes (KiB, MiB...), seconds (ms, s, min, h) or percent (0-100)\n(default: SI prefixes k, M, G)")
-	} else {
-		fs.StringVar(&c.time, "time", "", "evaluation `time` (default: the server's now)")
-	}
-	help := queryHelp
-	if c.isRng {
-		help = queryRangeHelp
-	}
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), help)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseArgs parses flags given before or after the query, then fills unset
-// flags from PROMGATE_<FLAG>.
-func (c *queryCmd) parseArgs(args []string, stderr io.Writer) (string, error) {
-	fs := c.flags(stderr)
-	var pos []string
-	for {
-		if err := parseFlags(fs, args, c.name); err != nil {
-			return "", err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			pos = append(pos, rest...)
-			break
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || len(f.Name) < 2 {
-			return
-		}
-		env := "PROMGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && v != "" {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = usageError{fmt.Sprintf("%s: %v", env, err)}
-			}
-		}
-	})
-	if envErr != nil {
-		return "", envErr
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		if len(pos) == 0 {
-			return "", usageError{"no PromQL query given"}
-		}
-		return "", usageError{fmt.Sprintf("one PromQL query expected, got %d arguments (quote the query)", len(pos))}
-	}
-	return pos[0], nil
-}
-
-func runQueryCmd(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+// addQuery defines `promgate query` or `promgate query-range` and its
+// flags: the one place a new export flag goes.
+func (cl *cli) addQuery(name string) {
 	c := &queryCmd{name: name, isRng: name == "query-range"}
-	query, err := c.parseArgs(args, stderr)
+	help, long := "Run an instant query and print CSV (or --format).", queryHelp
+	if c.isRng {
+		help, long = "Run a range query, split and streamed.", queryRangeHelp
+	}
+	cmd := cl.app.Command(name, help).HelpLong(long)
+	flag := func(name, help string) *kingpin.FlagClause {
+		return cmd.Flag(name, help).Envar(config.EnvName(name))
+	}
+	flag("url", "Base URL of the data source (userinfo key:token@ is sent as basic auth; default "+export.DefaultURL+").").StringVar(&c.url)
+	flag("key", "API credential key (basic auth user).").StringVar(&c.key)
+	flag("token", "API credential token (basic auth password).").StringVar(&c.token)
+	flag("format", "Output format: csv, tsv, json, table, wide, png, svg (default csv, or from the --output extension).").StringVar(&c.format)
+	flag("output", "Write to FILE instead of stdout (replaced only when the export succeeds).").Short('o').PlaceHolder("FILE").StringVar(&c.output)
+	flag("labels", "Comma-separated label columns, in this order (default: the sorted union).").StringVar(&c.labels)
+	flag("spreadsheet", "Escape text cells starting with = + - @ for spreadsheets (csv, tsv; wide always does).").BoolVar(&c.spreadsheet)
+	flag("max-columns", "Most label columns of csv, tsv and table (each label name is a column of every row).").Default(strconv.Itoa(export.DefaultMaxColumns)).IntVar(&c.maxColumns)
+	flag("max-samples", "Most samples held in memory by table, wide, png, svg and merged json.").Default(strconv.Itoa(export.DefaultMaxSamples)).IntVar(&c.maxSamples)
+	flag("timeout", "Timeout of each request (0: none).").Default("2m").DurationVar(&c.timeout)
+	if c.isRng {
+		flag("start", "Start time.").Default("-1h").PlaceHolder("TIME").StringVar(&c.start)
+		flag("end", "End time.").Default("now").PlaceHolder("TIME").StringVar(&c.end)
+		flag("step", "Resolution: a duration (15s, 1m) or seconds (default: (end-start)/250, at least 1s).").StringVar(&c.step)
+		flag("chunk-points", "Most points per series in one request (at most 11000).").Default(strconv.Itoa(export.DefaultChunkPoints)).IntVar(&c.chunkPoints)
+		flag("concurrency", "Most requests in flight.").Default(strconv.Itoa(export.DefaultConcurrency)).IntVar(&c.concurrency)
+		flag("no-progress", "No progress bar (it is drawn only when stderr is a terminal).").BoolVar(&c.noProgress)
+		flag("align", "Snap --start down and --end up to multiples of --step (as Grafana does), so exports of the same range line up.").BoolVar(&c.align)
+		flag("title", "Chart title (default: the query).").StringVar(&c.title)
+		flag("width", "Chart width in pixels.").Default("1200").IntVar(&c.width)
+		flag("height", "Chart height in pixels.").Default("600").IntVar(&c.height)
+		flag("unit", "Chart y axis unit: bytes (KiB, MiB...), seconds (ms, s, min, h) or percent (0-100) (default: SI prefixes k, M, G).").StringVar(&c.unit)
+	} else {
+		flag("time", "Evaluation time (default: the server's now).").PlaceHolder("TIME").StringVar(&c.time)
+	}
+	// Strings, not one String: more than one is a query left unquoted,
+	// which deserves its own message.
+	cmd.Arg("promql", "The PromQL query (quote it).").StringsVar(&c.args)
+	cl.queries[name] = c
+	cl.runners[name] = func(ctx context.Context) error { return cl.runQueryCmd(ctx, c) }
+}
+
+// query is the one PromQL query given.
+func (c *queryCmd) query() (string, error) {
+	switch len(c.args) {
+	case 1:
+		return c.args[0], nil
+	case 0:
+		return "", usageError{fmt.Sprintf("no PromQL query given (run %q for the flags)", "promgate "+c.name+" -h")}
+	}
+	return "", usageError{fmt.Sprintf("one PromQL query expected, got %d arguments (quote the query)", len(c.args))}
+}
+
+func (cl *cli) runQueryCmd(ctx context.Context, c *queryCmd) error {
+	stdout, stderr := cl.stdout, cl.stderr
+	query, err := c.query()
 	if err != nil {
 		return err
 	}
@@ -270,7 +236,7 @@ func runQueryCmd(ctx context.Context, name string, args []string, stdout, stderr
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, explainQueryError(ctx, client, err))
+			return fmt.Errorf("%s: %w", c.name, explainQueryError(ctx, client, err))
 		}
 		return nil
 	}
@@ -278,7 +244,7 @@ func runQueryCmd(ctx context.Context, name string, args []string, stdout, stderr
 		ex.Progress = export.NewBar(stderr)
 	}
 	if err := writeFileAtomic(c.output, run); err != nil {
-		return fmt.Errorf("%s: %w", name, explainQueryError(ctx, client, err))
+		return fmt.Errorf("%s: %w", c.name, explainQueryError(ctx, client, err))
 	}
 	return nil
 }

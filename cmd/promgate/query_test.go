@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"errors"
-	"flag"
 	"fmt"
 	"image/png"
 	"io"
@@ -290,20 +288,26 @@ func TestQueryRangeOutputFiles(t *testing.T) {
 func TestQueryFlagParsing(t *testing.T) {
 	t.Setenv("PROMGATE_URL", "http://key:token@127.0.0.1:1/base")
 	t.Setenv("PROMGATE_FORMAT", "tsv")
-	c := &queryCmd{name: "query-range", isRng: true}
-	q, err := c.parseArgs([]string{"--start", "-6h", "rate(x[5m])", "--step", "1m", "--format", "json"}, &bytes.Buffer{})
+	c, q, err := parseQueryArgs("query-range", "--start", "-6h", "rate(x[5m])", "--step", "1m", "--format", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if q != "rate(x[5m])" || c.start != "-6h" || c.step != "1m" || c.format != "json" || c.url != "http://key:token@127.0.0.1:1/base" {
 		t.Fatalf("parsed %q %+v", q, c)
 	}
-	c = &queryCmd{name: "query"}
-	if q, err = c.parseArgs([]string{"--", "-up"}, &bytes.Buffer{}); err != nil || q != "-up" {
+	if _, q, err = parseQueryArgs("query", "--", "-up"); err != nil || q != "-up" {
 		t.Fatalf("after --: %q %v", q, err)
 	}
-	if _, err := (&queryCmd{name: "query"}).parseArgs([]string{"-h"}, &bytes.Buffer{}); !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("-h: %v", err)
+	// A value starting with "-" given to -o is the value, not a flag.
+	if c, q, err = parseQueryArgs("query", "-o", "-", "up", "--spreadsheet=false"); err != nil || q != "up" || c.output != "-" || c.spreadsheet {
+		t.Fatalf("-o -: %q %+v %v", q, c, err)
+	}
+	if c, _, err = parseQueryArgs("query", "--spreadsheet=true", "up"); err != nil || !c.spreadsheet {
+		t.Fatalf("--spreadsheet=true: %+v %v", c, err)
+	}
+	var help bytes.Buffer
+	if err := run(context.Background(), []string{"query", "-h"}, nil, io.Discard, &help); err != nil || !strings.Contains(help.String(), "usage: promgate query") {
+		t.Fatalf("-h: %v\n%s", err, help.String())
 	}
 
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -376,6 +380,18 @@ func TestFlagMistakesAreShort(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseQueryArgs parses `promgate <name> args...` as run does, without
+// running the query.
+func parseQueryArgs(name string, args ...string) (*queryCmd, string, error) {
+	cl := newCLI(nil, io.Discard, io.Discard)
+	if _, err := cl.parse(append([]string{name}, args...)); err != nil {
+		return nil, "", err
+	}
+	c := cl.queries[name]
+	q, err := c.query()
+	return c, q, err
 }
 
 // TestQueryRangeBadStepSaysWhatItWants: a --step that is neither a duration

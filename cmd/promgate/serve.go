@@ -3,17 +3,19 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
 
 	"github.com/promgate/promgate/internal/app"
 	"github.com/promgate/promgate/internal/auth"
@@ -35,7 +37,7 @@ type serveFlags struct {
 	queueTimeout                                       time.Duration
 	ratePerCredential                                  float64
 	evalInterval                                       time.Duration
-	logLevel, logFormat                                string
+	log                                                promslog.Config
 	shutdownTimeout                                    time.Duration
 
 	queryCache                           bool
@@ -50,75 +52,101 @@ type serveFlags struct {
 	authFailureWindow, authLockout time.Duration
 }
 
-func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
-	f := &serveFlags{retention: model.Duration(15 * 24 * time.Hour)}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&f.listen, "listen", ":8030", "address to listen on")
-	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory for the TSDB and the SQLite database")
-	fs.StringVar(&f.configFile, "config.file", "", "optional YAML file whose keys are these flag names")
-	fs.StringVar(&f.externalURL, "external-url", "", "URL users reach promgate at, for the endpoint URLs shown (default: from each request)")
-	fs.StringVar(&f.storeURL, "store.url", "", "postgres://... to keep users, credentials and data sources in PostgreSQL (default: SQLite in the data dir)")
-	fs.StringVar(&f.secretKeyFile, "secret-key-file", "", "32-byte key that encrypts data source secrets at rest (default: <data-dir>/secret.key, created on first start)")
-	fs.Var(&f.retention, "retention", "how long the embedded store keeps samples (e.g. 15d, 36h)")
-	fs.Var(&f.outOfOrderWindow, "out-of-order-window", "accept samples this much older than the newest (for backfilling remote_write); 0 disables")
-	fs.DurationVar(&f.scrapeInterval, "scrape-interval", 15*time.Second, "how often promgate scrapes its own /metrics into the embedded store")
-	fs.DurationVar(&f.queryTimeout, "query.timeout", 2*time.Minute, "maximum time a query may take")
-	fs.IntVar(&f.maxSamples, "query.max-samples", 50_000_000, "maximum samples a query on the embedded store may load into memory; a query over it fails with 422 (as in Prometheus)")
-	fs.IntVar(&f.maxConcurrency, "query.max-concurrency", 20, "maximum queries run at once, over all data sources (and by the embedded engine)")
-	fs.IntVar(&f.maxPerCaller, "query.max-concurrency-per-caller", 0, "maximum queries one caller (a global credential, or a user with all their sessions and credentials) runs at once (0: a quarter of --query.max-concurrency; -1: no limit and no fair queueing)")
-	fs.IntVar(&f.maxQueuedPerCaller, "query.max-queued-per-caller", 4, "queries of one caller that may wait for a slot beyond its share; more get 429 at once")
-	fs.DurationVar(&f.queueTimeout, "query.queue-timeout", 10*time.Second, "how long a queued query waits for a slot before 429")
-	fs.DurationVar(&f.evalInterval, "query.default-evaluation-interval", time.Minute, "step of a subquery written without one (x[5m:]), as Prometheus' global evaluation_interval")
-	fs.Float64Var(&f.ratePerCredential, "rate-limit", 0, "requests per second allowed per API credential on the proxy and write paths (0: unlimited)")
-	fs.IntVar(&f.authMaxFailures, "auth.max-failures", auth.DefaultMaxFailures, "failed authentications of one credential key or login from one address within --auth.failure-window before further ones are refused (10x that from all addresses; that many distinct failing keys or logins from one address); a credential that worked in the last 24h is never refused")
-	fs.DurationVar(&f.authFailureWindow, "auth.failure-window", auth.DefaultFailureWindow, "window in which failed authentications are counted")
-	fs.DurationVar(&f.authLockout, "auth.lockout", auth.DefaultLockout, "how long refused authentication attempts stay refused (429 with Retry-After)")
-	fs.BoolVar(&f.queryCache, "query-cache.enabled", true, "answer query_range (split, step-aligned) and old instant queries through the results cache; a data source can turn it off in its settings")
-	fs.Int64Var(&f.queryCacheMaxBytes, "query-cache.max-bytes", querycache.DefaultMaxBytes, "size bound of the in-memory results cache in bytes (not used with --query-cache.memcached)")
-	fs.StringVar(&f.queryCacheMemcached, "query-cache.memcached", "", "host:port[,host:port...] of Memcached servers to keep the results cache in, shared by replicas (default: in memory)")
-	fs.DurationVar(&f.queryCacheSplit, "query-cache.split-interval", querycache.DefaultSplitInterval, "range queries are cut at multiples of this interval; each part is cached and fetched on its own")
-	fs.DurationVar(&f.queryCacheFreshness, "query-cache.freshness", querycache.DefaultFreshness, "results for steps newer than this are never cached (data may still arrive)")
-	fs.IntVar(&f.queryCacheParallel, "query-cache.max-parallel", querycache.DefaultMaxParallel, "backend requests one range query may run at once")
-	fs.BoolVar(&f.queryCacheEmbeddedAlign, "query-cache.embedded-step-align", true, "round range queries on the embedded store down to a multiple of their step (remote data sources have this in their settings)")
-	fs.StringVar(&f.logLevel, "log.level", "info", "debug, info, warn or error")
-	fs.StringVar(&f.logFormat, "log.format", "text", "text or json")
-	fs.StringVar(&f.webConfigFile, "web.config.file", "", "Prometheus web config file (exporter-toolkit): TLS, client certificates, HTTP/2, response headers; re-read on each new connection")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: promgate serve [flags]\n\nRuns the server. Every flag can also be set with PROMGATE_<FLAG> (dots and dashes as _),\nor in the --config.file YAML file.\n\nFlags:\n")
-		fs.PrintDefaults()
+const serveHelp = `Runs the server: the embedded TSDB, the data source proxy, the management API
+and the pages, on --listen.
+
+Every flag can also be set with the PROMGATE_* variable shown beside it, or in
+the YAML file of --config.file, whose keys are the flag names:
+
+  listen: 127.0.0.1:8030
+  query.timeout: 1m
+
+The command line wins over the environment, the environment over the file.
+`
+
+// addServe defines `promgate serve` and its flags: the one place a new
+// server flag goes (then into app.Config in runServe).
+func (c *cli) addServe() {
+	cmd := c.app.Command("serve", "Run the server (embedded TSDB, proxy, pages) on :8030.").HelpLong(serveHelp)
+	f := &serveFlags{}
+	c.serve = f
+	flag := func(name, help string) *kingpin.FlagClause {
+		return cmd.Flag(name, help).Envar(config.EnvName(name))
 	}
-	if err := parseFlags(fs, args, "serve"); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
-	}
-	configFile := f.configFile
-	if configFile == "" {
-		configFile = os.Getenv(config.EnvName("config.file"))
-	}
-	if err := config.Apply(fs, configFile, os.LookupEnv); err != nil {
-		return nil, usageError{err.Error()}
-	}
+	flag("listen", "Address to listen on.").Default(":8030").StringVar(&f.listen)
+	flag("data-dir", "Directory for the TSDB, the SQLite database and the secret key.").Default("./data").StringVar(&f.dataDir)
+	c.configFlag = flag("config.file", "YAML file whose keys are these flag names.").PlaceHolder("FILE")
+	c.configFlag.StringVar(&f.configFile)
+	flag("external-url", "URL users reach promgate at, for the endpoint URLs shown (default: from each request).").PlaceHolder("URL").StringVar(&f.externalURL)
+	flag("store.url", "postgres://... to keep users, credentials and data sources in PostgreSQL (default: SQLite in the data dir).").PlaceHolder("URL").StringVar(&f.storeURL)
+	c.alias(cmd, "store-url", "store.url", stringValue{&f.storeURL})
+	flag("secret-key-file", "32-byte key that encrypts data source secrets at rest (default: <data-dir>/secret.key, created on first start).").PlaceHolder("FILE").StringVar(&f.secretKeyFile)
+	flag("retention", "How long the embedded store keeps samples (e.g. 15d, 36h).").Default("15d").SetValue(&f.retention)
+	flag("out-of-order-window", "Accept samples this much older than the newest (for backfilling remote_write); 0 disables.").Default("0s").SetValue(&f.outOfOrderWindow)
+	flag("scrape-interval", "How often promgate scrapes its own /metrics into the embedded store.").Default("15s").DurationVar(&f.scrapeInterval)
+	flag("query.timeout", "Maximum time a query may take.").Default("2m").DurationVar(&f.queryTimeout)
+	flag("query.max-samples", "Maximum samples a query on the embedded store may load into memory; a query over it fails with 422 (as in Prometheus).").Default("50000000").IntVar(&f.maxSamples)
+	flag("query.max-concurrency", "Maximum queries run at once, over all data sources (and by the embedded engine).").Default("20").IntVar(&f.maxConcurrency)
+	flag("query.max-concurrency-per-caller", "Maximum queries one caller (a global credential, or a user with all their sessions and credentials) runs at once (0: a quarter of --query.max-concurrency; -1: no limit and no fair queueing).").Default("0").IntVar(&f.maxPerCaller)
+	flag("query.max-queued-per-caller", "Queries of one caller that may wait for a slot beyond its share; more get 429 at once.").Default("4").IntVar(&f.maxQueuedPerCaller)
+	flag("query.queue-timeout", "How long a queued query waits for a slot before 429.").Default("10s").DurationVar(&f.queueTimeout)
+	flag("query.default-evaluation-interval", "Step of a subquery written without one (x[5m:]), as Prometheus' global evaluation_interval.").Default("1m").DurationVar(&f.evalInterval)
+	flag("rate-limit", "Requests per second allowed per API credential on the proxy and write paths (0: unlimited).").Default("0").Float64Var(&f.ratePerCredential)
+	flag("auth.max-failures", "Failed authentications of one credential key or login from one address within --auth.failure-window before further ones are refused (10x that from all addresses; that many distinct failing keys or logins from one address); a credential that worked in the last 24h is never refused.").Default(strconv.Itoa(auth.DefaultMaxFailures)).IntVar(&f.authMaxFailures)
+	flag("auth.failure-window", "Window in which failed authentications are counted.").Default(auth.DefaultFailureWindow.String()).DurationVar(&f.authFailureWindow)
+	flag("auth.lockout", "How long refused authentication attempts stay refused (429 with Retry-After).").Default(auth.DefaultLockout.String()).DurationVar(&f.authLockout)
+	flag("query-cache.enabled", "Answer query_range (split, step-aligned) and old instant queries through the results cache; a data source can turn it off in its settings (--no-query-cache.enabled: off everywhere).").Default("true").BoolVar(&f.queryCache)
+	flag("query-cache.max-bytes", "Size bound of the in-memory results cache in bytes (not used with --query-cache.memcached).").Default(strconv.Itoa(querycache.DefaultMaxBytes)).Int64Var(&f.queryCacheMaxBytes)
+	flag("query-cache.memcached", "host:port[,host:port...] of Memcached servers to keep the results cache in, shared by replicas (default: in memory).").PlaceHolder("HOST:PORT,...").StringVar(&f.queryCacheMemcached)
+	flag("query-cache.split-interval", "Range queries are cut at multiples of this interval; each part is cached and fetched on its own.").Default(querycache.DefaultSplitInterval.String()).DurationVar(&f.queryCacheSplit)
+	flag("query-cache.freshness", "Results for steps newer than this are never cached (data may still arrive).").Default(querycache.DefaultFreshness.String()).DurationVar(&f.queryCacheFreshness)
+	flag("query-cache.max-parallel", "Backend requests one range query may run at once.").Default(strconv.Itoa(querycache.DefaultMaxParallel)).IntVar(&f.queryCacheParallel)
+	flag("query-cache.embedded-step-align", "Round range queries on the embedded store down to a multiple of their step (remote data sources have this in their settings).").Default("true").BoolVar(&f.queryCacheEmbeddedAlign)
+	// promslog's names, help and values, as every Prometheus server has.
+	f.log.Level, f.log.Format = promslog.NewLevel(), promslog.NewFormat()
+	flag(promslogflag.LevelFlagName, promslogflag.LevelFlagHelp).Default("info").HintOptions(promslog.LevelFlagOptions...).SetValue(f.log.Level)
+	flag(promslogflag.FormatFlagName, promslogflag.FormatFlagHelp).Default("logfmt").HintOptions(promslog.FormatFlagOptions...).SetValue(logFormat{f.log.Format})
+	flag("web.config.file", "Prometheus web config file (exporter-toolkit): TLS, client certificates, HTTP/2, response headers; re-read on each new connection.").PlaceHolder("FILE").StringVar(&f.webConfigFile)
+	flag("shutdown-timeout", "How long a graceful shutdown waits for requests in flight.").Default("30s").DurationVar(&f.shutdownTimeout)
+	c.runners["serve"] = func(ctx context.Context) error { return c.runServe(ctx, f) }
+}
+
+// check refuses values the flag types let through.
+func (f *serveFlags) check() error {
 	if err := f.checkQueryLimits(); err != nil {
-		return nil, usageError{err.Error()}
+		return usageError{err.Error()}
 	}
 	if _, _, err := net.SplitHostPort(f.listen); err != nil {
-		return nil, usageError{fmt.Sprintf("--listen %q: want host:port, e.g. :8030 (every address) or 127.0.0.1:8030 (this machine only)", f.listen)}
+		return usageError{fmt.Sprintf("--listen %q: want host:port, e.g. :8030 (every address) or 127.0.0.1:8030 (this machine only)", f.listen)}
 	}
 	if f.authMaxFailures < 1 || f.authFailureWindow <= 0 || f.authLockout <= 0 {
-		return nil, usageError{"--auth.max-failures must be at least 1, --auth.failure-window and --auth.lockout positive"}
+		return usageError{"--auth.max-failures must be at least 1, --auth.failure-window and --auth.lockout positive"}
 	}
 	if f.queryCacheSplit < time.Minute || f.queryCacheFreshness < 0 || f.queryCacheParallel < 1 || f.queryCacheMaxBytes <= 0 {
-		return nil, usageError{"--query-cache.split-interval must be at least 1m, --query-cache.freshness not negative, --query-cache.max-parallel and --query-cache.max-bytes positive"}
+		return usageError{"--query-cache.split-interval must be at least 1m, --query-cache.freshness not negative, --query-cache.max-parallel and --query-cache.max-bytes positive"}
 	}
 	if f.evalInterval < time.Millisecond {
-		return nil, usageError{fmt.Sprintf("--query.default-evaluation-interval must be at least 1ms, got %s", f.evalInterval)}
+		return usageError{fmt.Sprintf("--query.default-evaluation-interval must be at least 1ms, got %s", f.evalInterval)}
 	}
-	return f, nil
+	return nil
 }
+
+// logFormat is promslog's format, also taking "text", the name this flag's
+// logfmt had before promslog.
+type logFormat struct{ *promslog.Format }
+
+func (f logFormat) Set(s string) error {
+	if s == "text" {
+		s = "logfmt"
+	}
+	return f.Format.Set(s)
+}
+
+// stringValue lets a deprecated alias set a string flag's variable.
+type stringValue struct{ p *string }
+
+func (v stringValue) Set(s string) error { *v.p = s; return nil }
+func (v stringValue) String() string     { return *v.p }
 
 func (f *serveFlags) checkQueryLimits() error {
 	switch {
@@ -145,30 +173,12 @@ func noneIfZero(n int) int {
 	return n
 }
 
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError{fmt.Sprintf("bad --log.level %q", level)}
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, usageError{fmt.Sprintf("bad --log.format %q: want text or json", format)}
-}
-
-func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	f, err := parseServeFlags(args, stderr)
-	if err != nil {
+func (c *cli) runServe(ctx context.Context, f *serveFlags) error {
+	if err := f.check(); err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
-	if err != nil {
-		return err
-	}
+	f.log.Writer = c.stderr
+	logger := promslog.New(&f.log)
 	// Checked before anything is opened: a bad file is a quick, clear stop.
 	web, err := webconfig.Load(f.webConfigFile)
 	if err != nil {

@@ -42,3 +42,12 @@ func TestServeAuthLimiterFlags(t *testing.T) {
 		})
 	}
 }
+
+// parseServeFlags parses `promgate serve args...` into its flags.
+func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
+	c := newCLI(nil, io.Discard, stderr)
+	if _, err := c.parse(append([]string{"serve"}, args...)); err != nil {
+		return nil, err
+	}
+	return c.serve, c.serve.check()
+}

@@ -29,7 +29,6 @@ import (
 	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/querycache"
 	"github.com/promgate/promgate/internal/ratelog"
-	"github.com/promgate/promgate/internal/secrets"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/store"
 	"github.com/promgate/promgate/internal/store/storeopen"
@@ -187,7 +186,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Name: "promgate_query_max_samples", Help: "Most samples one query on the embedded store may load into memory (--query.max-samples).",
 	}, func() float64 { return float64(a.TSDB.MaxSamples()) }))
 
-	if a.Store, err = openStore(ctx, cfg); err != nil {
+	if a.Store, err = openStore(ctx, cfg.StoreURL, cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Store.Close)
@@ -335,11 +334,11 @@ func (a *App) Close() error {
 // source secrets: a new key would never decrypt them, and writing it would
 // make restoring the old one harder. A store without secrets (a first
 // start) may get a new key.
-func (a *App) keyNotLost(ctx context.Context, keyFile string) error {
+func keyNotLost(ctx context.Context, st store.Store, keyFile string) error {
 	if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
 		return nil // present, or unreadable: LoadOrCreate says which
 	}
-	stored, err := a.Store.ListDataSources(ctx)
+	stored, err := st.ListDataSources(ctx)
 	if err != nil {
 		return fmt.Errorf("list data sources: %w", err)
 	}
@@ -363,24 +362,17 @@ func (a *App) keyNotLost(ctx context.Context, keyFile string) error {
 // sources kept in the store, and a.Manage to the manager that changes
 // them (and users and credentials).
 func (a *App) dataSources(ctx context.Context, cfg Config) error {
-	keyFile := cfg.SecretKeyFile
-	if keyFile == "" {
-		keyFile = filepath.Join(cfg.DataDir, secrets.DefaultFileName)
-	}
-	if err := a.keyNotLost(ctx, keyFile); err != nil {
+	key, err := openSecretKey(ctx, a.Store, cfg.DataDir, cfg.SecretKeyFile)
+	if err != nil {
 		return err
 	}
-	box, created, err := secrets.LoadOrCreate(keyFile)
-	if err != nil {
-		return fmt.Errorf("data source secret key: %w: check --secret-key-file (default <data-dir>/%s)", err, secrets.DefaultFileName)
-	}
-	if created {
-		a.logger.Info("generated the key that encrypts data source secrets; back it up with the database", "file", keyFile)
+	if key.created {
+		a.logger.Info("generated the key that encrypts data source secrets; back it up with the database", "file", key.file)
 		if cfg.StoreURL != "" {
-			a.logger.Warn("with a shared store every replica needs the same --secret-key-file", "file", keyFile)
+			a.logger.Warn("with a shared store every replica needs the same --secret-key-file", "file", key.file)
 		}
 	}
-	codec := datasource.NewCodec(box)
+	codec := key.codec
 	fwd := datasource.NewForwarder(a.logger, cfg.Version)
 	a.closers = append(a.closers, fwd.Close)
 	remotes := datasource.NewSources(datasource.SourcesOptions{Store: a.Store, Codec: codec, Forwarder: fwd, Logger: a.logger, Generation: a.Auth.Generation})
@@ -393,8 +385,10 @@ func (a *App) dataSources(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-func openStore(ctx context.Context, cfg Config) (store.Store, error) {
-	st, err := storeopen.Open(ctx, cfg.StoreURL, cfg.DataDir, cfg.Logger)
+// openStore opens the user store, for serve and admin alike: SQLite in
+// dataDir, or PostgreSQL at storeURL.
+func openStore(ctx context.Context, storeURL, dataDir string, logger *slog.Logger) (store.Store, error) {
+	st, err := storeopen.Open(ctx, storeURL, dataDir, logger)
 	switch {
 	case err == nil:
 		return st, nil
@@ -454,7 +448,7 @@ func checkStoreNotEmpty(ctx context.Context, st store.Store, cfg Config, earlier
 func emptyStoreError(what, state string, cfg Config, earlier []string) error {
 	storeFlag := ""
 	if cfg.StoreURL != "" {
-		storeFlag = " --store-url URL"
+		storeFlag = " --store.url URL"
 	}
 	return fmt.Errorf("store %s %s, but the data dir %s shows that promgate ran here before (%s): "+
 		"promgate will not start this as a new install. Restore the last backup (README: \"Backups and restore\"), "+

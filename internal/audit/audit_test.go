@@ -13,7 +13,7 @@ import (
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/audit"
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 )
 
 // failingStore refuses every audit row, as a store that went away would.
@@ -25,7 +25,7 @@ func (failingStore) AppendAudit(context.Context, store.AuditEvent) error {
 
 func TestWrite(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "promgate.db"), nil)
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "promgate.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 	"github.com/promgate/promgate/internal/testkit"
 )
 
@@ -55,7 +55,7 @@ func openStore(t testing.TB, path string) store.Store {
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "promgate.db")
 	}
-	st, err := sqlite.Open(context.Background(), path, nil)
+	st, err := sqlstore.OpenSQLite(context.Background(), path, nil)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -1,16 +1,30 @@
 package config
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
 )
 
-func TestApplyPrecedence(t *testing.T) {
+func TestEnvName(t *testing.T) {
+	for in, want := range map[string]string{
+		"query.timeout": "PROMGATE_QUERY_TIMEOUT",
+		"data-dir":      "PROMGATE_DATA_DIR",
+		"store.url":     "PROMGATE_STORE_URL",
+	} {
+		if got := EnvName(in); got != want {
+			t.Errorf("EnvName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestApplyDefaultsPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	yamlPath := filepath.Join(dir, "promgate.yml")
-	if err := os.WriteFile(yamlPath, []byte("listen: \":9000\"\ndata-dir: /from/file\nquery.timeout: 1m\n"), 0o600); err != nil {
+	if err := os.WriteFile(yamlPath, []byte("listen: \":9000\"\ndata-dir: /from/file\nquery.timeout: 1m\nheader: [a, b]\noidc:\n  issuer: https://idp\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -18,41 +32,57 @@ func TestApplyPrecedence(t *testing.T) {
 		args             []string
 		env              map[string]string
 		wantListen, want string // listen and data-dir
-		wantTimeout      string
+		wantTimeout      time.Duration
 	}{
-		{"file only", nil, nil, ":9000", "/from/file", "1m0s"},
-		{"env beats file", nil, map[string]string{"PROMGATE_DATA_DIR": "/from/env", "PROMGATE_QUERY_TIMEOUT": "30s"}, ":9000", "/from/env", "30s"},
-		{"flag beats env", []string{"--data-dir", "/from/flag"}, map[string]string{"PROMGATE_DATA_DIR": "/from/env"}, ":9000", "/from/flag", "1m0s"},
+		{"file only", nil, nil, ":9000", "/from/file", time.Minute},
+		{"env beats file", nil, map[string]string{"PROMGATE_DATA_DIR": "/from/env", "PROMGATE_QUERY_TIMEOUT": "30s"}, ":9000", "/from/env", 30 * time.Second},
+		{"flag beats env", []string{"--data-dir", "/from/flag"}, map[string]string{"PROMGATE_DATA_DIR": "/from/env"}, ":9000", "/from/flag", time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-			listen := fs.String("listen", ":8030", "")
-			dataDir := fs.String("data-dir", "./data", "")
-			timeout := fs.Duration("query.timeout", 0, "")
-			if err := fs.Parse(tt.args); err != nil {
+			for _, k := range []string{"PROMGATE_DATA_DIR", "PROMGATE_QUERY_TIMEOUT", "PROMGATE_LISTEN"} {
+				t.Setenv(k, tt.env[k])
+			}
+			app := kingpin.New("t", "")
+			flag := func(name string) *kingpin.FlagClause { return app.Flag(name, "").Envar(EnvName(name)) }
+			listen := flag("listen").Default(":8030").String()
+			dataDir := flag("data-dir").Default("./data").String()
+			timeout := flag("query.timeout").Default("2m").Duration()
+			headers := app.Flag("header", "").Strings()
+			f, err := Load(yamlPath)
+			if err != nil {
 				t.Fatal(err)
 			}
-			lookup := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
-			if err := Apply(fs, yamlPath, lookup); err != nil {
+			if err := ApplyDefaults(f, []string{"oidc"}, app); err != nil {
 				t.Fatal(err)
 			}
-			if *listen != tt.wantListen || *dataDir != tt.want || timeout.String() != tt.wantTimeout {
-				t.Fatalf("got listen=%s data-dir=%s timeout=%s", *listen, *dataDir, timeout)
+			if _, err := app.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if *listen != tt.wantListen || *dataDir != tt.want || *timeout != tt.wantTimeout || len(*headers) != 2 {
+				t.Fatalf("got listen=%s data-dir=%s timeout=%s headers=%v", *listen, *dataDir, *timeout, *headers)
+			}
+			var oidc struct {
+				Issuer string `yaml:"issuer"`
+			}
+			if ok, err := f.Section("oidc", &oidc); !ok || err != nil || oidc.Issuer != "https://idp" {
+				t.Fatalf("section: %v %v %+v", ok, err, oidc)
 			}
 		})
 	}
 }
 
-func TestApplyRejectsUnknownKeysAndBadValues(t *testing.T) {
+func TestLoadAndApplyRefuseMistakes(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
 		name, yaml string
-		env        map[string]string
+		loadErr    bool
 	}{
-		{"unknown yaml key", "lisen: x\n", nil},
-		{"bad yaml", "listen: [\n", nil},
-		{"bad env value", "", map[string]string{"PROMGATE_QUERY_TIMEOUT": "soon"}},
+		{"unknown key", "lisen: x\n", false},
+		{"unknown section", "oidc:\n  issuer: x\n", false},
+		{"hidden flag", "secret: x\n", false},
+		{"bad yaml", "listen: [\n", true},
+		{"not a mapping", "- a\n- b\n", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,13 +90,29 @@ func TestApplyRejectsUnknownKeysAndBadValues(t *testing.T) {
 			if err := os.WriteFile(p, []byte(tt.yaml), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-			fs.String("listen", "", "")
-			fs.Duration("query.timeout", 0, "")
-			lookup := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
-			if err := Apply(fs, p, lookup); err == nil {
+			f, err := Load(p)
+			if (err != nil) != tt.loadErr {
+				t.Fatalf("Load: %v", err)
+			}
+			if err != nil {
+				return
+			}
+			app := kingpin.New("t", "")
+			app.Flag("listen", "").String()
+			app.Flag("secret", "").Hidden().String()
+			if err := ApplyDefaults(f, nil, app); err == nil {
 				t.Fatal("want an error")
 			}
 		})
+	}
+	if _, err := Load(filepath.Join(dir, "missing.yml")); err == nil {
+		t.Fatal("missing file: want an error")
+	}
+	big := filepath.Join(dir, "big.yml")
+	if err := os.WriteFile(big, make([]byte, MaxFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); err == nil {
+		t.Fatal("oversized file: want an error")
 	}
 }

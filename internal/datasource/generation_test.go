@@ -11,7 +11,7 @@ import (
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/secrets"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 )
 
 // TestSourcesFollowGeneration: a data source created, changed or deleted
@@ -21,8 +21,8 @@ import (
 func TestSourcesFollowGeneration(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "promgate.db")
-	open := func() *sqlite.Store {
-		st, err := sqlite.Open(ctx, path, nil)
+	open := func() *sqlstore.Store {
+		st, err := sqlstore.OpenSQLite(ctx, path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

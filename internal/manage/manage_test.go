@@ -17,12 +17,12 @@ import (
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 )
 
 func openStore(t testing.TB, path string) store.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), path, nil)
+	st, err := sqlstore.OpenSQLite(context.Background(), path, nil)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/secrets"
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 	"github.com/promgate/promgate/internal/testkit"
 )
 
@@ -51,7 +51,7 @@ var embeddedInfo = datasource.Info{ID: 1, UID: "embedded", Name: "promgate", Typ
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "promgate.db"), nil)
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "promgate.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Package store keeps users, API credentials, sessions, data sources and the
-// audit log. Two implementations share one schema and one conformance test:
-// SQLite (the default, pure Go) and PostgreSQL (for several replicas).
+// audit log. One implementation (sqlstore) serves two databases that share
+// one schema and one conformance suite (storetest): SQLite (the default,
+// pure Go) and PostgreSQL (for several replicas).
 package store
 
 import (

@@ -1,6 +1,7 @@
-// Package storeopen picks and opens the store promgate is configured for. It
-// is apart from package store because it imports both implementations,
-// which import store.
+// Package storeopen picks and opens the store promgate is configured for:
+// SQLite in the data dir or PostgreSQL from a URL, both sqlstore. It is
+// apart from package store because it imports the implementation, which
+// imports store.
 package storeopen
 
 import (
@@ -14,8 +15,7 @@ import (
 	"strings"
 
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/postgres"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 )
 
 // SQLiteFile is the name of the SQLite database inside the data dir.
@@ -40,12 +40,12 @@ func Open(ctx context.Context, storeURL, dataDir string, logger *slog.Logger) (s
 		return nil, err
 	}
 	if IsPostgres(storeURL) {
-		s, err := postgres.Open(ctx, storeURL, logger)
+		s, err := sqlstore.OpenPostgres(ctx, storeURL, logger)
 		if err != nil {
 			return nil, err
 		}
 		logger.InfoContext(ctx, "opened store", "store", "postgres", "url", redact(storeURL))
-		return store.WithUnavailable(s, postgres.IsUnavailable), nil
+		return store.WithUnavailable(s, sqlstore.IsPostgresUnavailable), nil
 	}
 	if dataDir == "" {
 		return nil, errors.New("open store: empty data dir")
@@ -55,7 +55,7 @@ func Open(ctx context.Context, storeURL, dataDir string, logger *slog.Logger) (s
 		return nil, fmt.Errorf("open store: create data dir: %w", err)
 	}
 	path := filepath.Join(dataDir, SQLiteFile)
-	s, err := sqlite.Open(ctx, path, logger)
+	s, err := sqlstore.OpenSQLite(ctx, path, logger)
 	if err != nil {
 		return nil, err
 	}

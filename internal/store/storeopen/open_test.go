@@ -11,8 +11,7 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/postgres"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 	"github.com/promgate/promgate/internal/store/storeopen"
 	"github.com/promgate/promgate/internal/store/storetest"
 )
@@ -26,8 +25,8 @@ func TestOpenSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close() }()
-	if _, ok := s.(*sqlite.Store); !ok {
-		t.Fatalf("got %T, want *sqlite.Store", s)
+	if ss, ok := s.(*sqlstore.Store); !ok || ss.Driver() != "sqlite" {
+		t.Fatalf("got %T, want *sqlstore.Store on sqlite", s)
 	}
 	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, storeopen.SQLiteFile): 0o600} {
 		fi, err := os.Stat(path)
@@ -88,7 +87,7 @@ func TestIsPostgres(t *testing.T) {
 }
 
 // TestOpenPostgres checks the routing only; the store itself is tested in
-// package postgres.
+// package sqlstore.
 func TestOpenPostgres(t *testing.T) {
 	u := storetest.PostgresURL(t)
 	var logs bytes.Buffer
@@ -97,8 +96,8 @@ func TestOpenPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close() }()
-	if _, ok := store.Unwrap(s).(*postgres.Store); !ok {
-		t.Fatalf("got %T, want *postgres.Store", s)
+	if ss, ok := store.Unwrap(s).(*sqlstore.Store); !ok || ss.Driver() != "postgres" {
+		t.Fatalf("got %T, want *sqlstore.Store on postgres", s)
 	}
 	if _, err := s.Generation(context.Background()); err != nil {
 		t.Fatal(err)

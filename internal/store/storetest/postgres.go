@@ -23,7 +23,7 @@ const PostgresEnv = "PROMGATE_TEST_POSTGRES_URL"
 // never see each other's rows. Without PROMGATE_TEST_POSTGRES_URL it skips
 // t, or fails it when CI=true: the PostgreSQL store is only ever tested
 // against a real server, and CI must not silently skip it.
-func PostgresURL(t *testing.T) string {
+func PostgresURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(PostgresEnv)
 	if base == "" {
@@ -34,7 +34,7 @@ func PostgresURL(t *testing.T) string {
 
 // SchemaURL returns base (a PostgreSQL URL) with a search_path set to a
 // new, empty schema, dropped when t ends.
-func SchemaURL(t *testing.T, base string) string {
+func SchemaURL(t testing.TB, base string) string {
 	t.Helper()
 	ctx := context.Background()
 	b := make([]byte, 6)

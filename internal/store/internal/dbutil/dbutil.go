@@ -1,6 +1,8 @@
-// Package dbutil holds the small conversions both store implementations
-// share, so that SQLite and PostgreSQL encode values the same way and
-// behave identically under the conformance suite.
+// Package dbutil holds the value conversions of package sqlstore that do
+// not depend on the database (login keys, time precision, the JSON of
+// data source lists and headers, random UIDs), so that SQLite and
+// PostgreSQL encode values the same way and behave identically under the
+// conformance suite.
 package dbutil
 
 import (

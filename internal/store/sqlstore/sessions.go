@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -19,8 +19,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	}
 	created := dbutil.NowIfZero(sess.CreatedAt)
 	return s.write(ctx, fmt.Sprintf("create session for user %d", sess.UserID), func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO sessions(id_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-			sess.IDHash, sess.UserID, sess.CSRFToken, created.UnixMicro(), dbutil.Micro(sess.ExpiresAt).UnixMicro())
+		_, err := tx.ExecContext(ctx, s.q.insertSession,
+			sess.IDHash, sess.UserID, sess.CSRFToken, s.d.timeArg(created), s.d.timeArg(dbutil.Micro(sess.ExpiresAt)))
 		return err
 	})
 }
@@ -28,24 +28,19 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 // GetSession returns a session by the hash of its cookie value. Expired
 // sessions are returned too: the caller compares ExpiresAt with its clock.
 func (s *Store) GetSession(ctx context.Context, idHash []byte) (store.Session, error) {
-	var (
-		sess             store.Session
-		created, expires int64
-	)
-	err := s.r.QueryRowContext(ctx, `SELECT id_hash, user_id, csrf_token, created_at, expires_at FROM sessions WHERE id_hash = ?`, idHash).
-		Scan(&sess.IDHash, &sess.UserID, &sess.CSRFToken, &created, &expires)
+	var sess store.Session
+	err := s.r.QueryRowContext(ctx, s.q.getSession, idHash).
+		Scan(&sess.IDHash, &sess.UserID, &sess.CSRFToken, timeCol{&sess.CreatedAt}, timeCol{&sess.ExpiresAt})
 	if err != nil {
-		return store.Session{}, fmt.Errorf("get session: %w", mapErr(err))
+		return store.Session{}, fmt.Errorf("get session: %w", s.mapErr(err))
 	}
-	sess.CreatedAt = time.UnixMicro(created).UTC()
-	sess.ExpiresAt = time.UnixMicro(expires).UTC()
 	return sess, nil
 }
 
 // DeleteSession removes a session; store.ErrNotFound if there was none.
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 	return s.write(ctx, "delete session", func(tx *sql.Tx) error {
-		return execOne(ctx, tx, `DELETE FROM sessions WHERE id_hash = ?`, idHash)
+		return execOne(ctx, tx, s.q.deleteSession, idHash)
 	})
 }
 
@@ -53,13 +48,13 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 // user) is not an error.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID int64) error {
 	return s.write(ctx, fmt.Sprintf("delete sessions of user %d", userID), func(tx *sql.Tx) error {
-		return deleteUserSessions(ctx, tx, userID)
+		return s.deleteUserSessions(ctx, tx, userID)
 	})
 }
 
 // deleteUserSessions removes a user's sessions inside tx.
-func deleteUserSessions(ctx context.Context, tx *sql.Tx, userID int64) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID); err != nil {
+func (s *Store) deleteUserSessions(ctx context.Context, tx *sql.Tx, userID int64) error {
+	if _, err := tx.ExecContext(ctx, s.q.deleteUserSessions, userID); err != nil {
 		return fmt.Errorf("delete sessions: %w", err)
 	}
 	return nil
@@ -67,7 +62,7 @@ func deleteUserSessions(ctx context.Context, tx *sql.Tx, userID int64) error {
 
 // DeleteExpiredSessions removes sessions whose ExpiresAt is at or before now.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, dbutil.Micro(now).UnixMicro()); err != nil {
+	if _, err := s.w.ExecContext(ctx, s.q.deleteExpiredSessions, s.d.timeArg(dbutil.Micro(now))); err != nil {
 		return fmt.Errorf("delete expired sessions: %w", err)
 	}
 	return nil

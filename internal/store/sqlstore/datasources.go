@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -10,17 +10,14 @@ import (
 	"github.com/promgate/promgate/internal/store/internal/dbutil"
 )
 
-const dataSourceCols = `id, uid, name, type, url, env, site, basic_auth_user, secrets, headers, timeout_ns, created_at`
-
 func scanDataSource(sc scanner) (store.DataSource, error) {
 	var (
 		d       store.DataSource
 		headers sql.NullString
 		timeout int64
-		created int64
 	)
 	if err := sc.Scan(&d.ID, &d.UID, &d.Name, &d.Type, &d.URL, &d.Env, &d.Site, &d.BasicAuthUser,
-		&d.Secrets, &headers, &timeout, &created); err != nil {
+		&d.Secrets, &headers, &timeout, timeCol{&d.CreatedAt}); err != nil {
 		return store.DataSource{}, err
 	}
 	var err error
@@ -28,7 +25,6 @@ func scanDataSource(sc scanner) (store.DataSource, error) {
 		return store.DataSource{}, err
 	}
 	d.Timeout = time.Duration(timeout)
-	d.CreatedAt = time.UnixMicro(created).UTC()
 	return d, nil
 }
 
@@ -49,16 +45,12 @@ func (s *Store) CreateDataSource(ctx context.Context, d store.DataSource) (store
 		return store.DataSource{}, fmt.Errorf("create data source %q: %w", d.Name, err)
 	}
 	err = s.write(ctx, fmt.Sprintf("create data source %q", d.Name), func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO data_sources(uid, name, type, url, env, site, basic_auth_user, secrets, headers, timeout_ns, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.UID, d.Name, d.Type, d.URL, d.Env, d.Site, d.BasicAuthUser, d.Secrets, nullString(headers), int64(d.Timeout), d.CreatedAt.UnixMicro())
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, s.q.insertDataSource,
+			d.UID, d.Name, d.Type, d.URL, d.Env, d.Site, d.BasicAuthUser, d.Secrets, nullString(headers), int64(d.Timeout),
+			s.d.timeArg(d.CreatedAt)).Scan(&d.ID); err != nil {
 			return err
 		}
-		if d.ID, err = res.LastInsertId(); err != nil {
-			return err
-		}
-		return bump(ctx, tx) // data source caches follow the generation
+		return s.bump(ctx, tx) // data source caches follow the generation
 	})
 	if err != nil {
 		return store.DataSource{}, err
@@ -75,61 +67,44 @@ func (s *Store) UpdateDataSource(ctx context.Context, d store.DataSource) error 
 		return fmt.Errorf("update data source %d: %w", d.ID, err)
 	}
 	return s.write(ctx, fmt.Sprintf("update data source %d", d.ID), func(tx *sql.Tx) error {
-		if err := execOne(ctx, tx, `UPDATE data_sources SET uid = COALESCE(NULLIF(?, ''), uid), name = ?, type = COALESCE(NULLIF(?, ''), type),
-	url = ?, env = ?, site = ?, basic_auth_user = ?, secrets = ?, headers = ?, timeout_ns = ? WHERE id = ?`,
+		if err := execOne(ctx, tx, s.q.updateDataSource,
 			d.UID, d.Name, d.Type, d.URL, d.Env, d.Site, d.BasicAuthUser, d.Secrets, nullString(headers), int64(d.Timeout), d.ID); err != nil {
 			return err
 		}
-		return bump(ctx, tx)
+		return s.bump(ctx, tx)
 	})
 }
 
 // GetDataSource returns the stored data source with the given ID.
 func (s *Store) GetDataSource(ctx context.Context, id int64) (store.DataSource, error) {
-	d, err := scanDataSource(s.r.QueryRowContext(ctx, `SELECT `+dataSourceCols+` FROM data_sources WHERE id = ?`, id))
+	d, err := scanDataSource(s.r.QueryRowContext(ctx, s.q.dataSourceByID, id))
 	if err != nil {
-		return store.DataSource{}, fmt.Errorf("get data source %d: %w", id, mapErr(err))
+		return store.DataSource{}, fmt.Errorf("get data source %d: %w", id, s.mapErr(err))
 	}
 	return d, nil
 }
 
 // GetDataSourceByUID returns the stored data source with the given UID.
 func (s *Store) GetDataSourceByUID(ctx context.Context, uid string) (store.DataSource, error) {
-	d, err := scanDataSource(s.r.QueryRowContext(ctx, `SELECT `+dataSourceCols+` FROM data_sources WHERE uid = ?`, uid))
+	d, err := scanDataSource(s.r.QueryRowContext(ctx, s.q.dataSourceByUID, uid))
 	if err != nil {
-		return store.DataSource{}, fmt.Errorf("get data source %q: %w", uid, mapErr(err))
+		return store.DataSource{}, fmt.Errorf("get data source %q: %w", uid, s.mapErr(err))
 	}
 	return d, nil
 }
 
 // ListDataSources returns the stored data sources by ID.
 func (s *Store) ListDataSources(ctx context.Context) ([]store.DataSource, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+dataSourceCols+` FROM data_sources ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("list data sources: %w", err)
-	}
-	defer func() { _ = rows.Close() }()
-	out := []store.DataSource{}
-	for rows.Next() {
-		d, err := scanDataSource(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list data sources: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list data sources: %w", err)
-	}
-	return out, nil
+	return collect(ctx, s.r, "list data sources", scanDataSource, s.q.listDataSources)
 }
 
 // DeleteDataSource removes a data source and bumps the generation. Its ID
 // is never reused, so credentials that listed it simply lose it.
 func (s *Store) DeleteDataSource(ctx context.Context, id int64) error {
 	return s.write(ctx, fmt.Sprintf("delete data source %d", id), func(tx *sql.Tx) error {
-		if err := execOne(ctx, tx, `DELETE FROM data_sources WHERE id = ?`, id); err != nil {
+		if err := execOne(ctx, tx, s.q.deleteDataSource, id); err != nil {
 			return err
 		}
-		return bump(ctx, tx)
+		return s.bump(ctx, tx)
 	})
 }

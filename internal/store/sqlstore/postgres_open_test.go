@@ -1,4 +1,4 @@
-package postgres_test
+package sqlstore_test
 
 import (
 	"context"
@@ -9,24 +9,24 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/promgate/promgate/internal/store/postgres"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 	"github.com/promgate/promgate/internal/store/storetest"
 )
 
-// TestConcurrentOpen starts several replicas on an empty schema at once:
+// TestPostgresConcurrentOpen starts several replicas on an empty schema at once:
 // the advisory lock lets exactly one apply each migration.
-func TestConcurrentOpen(t *testing.T) {
+func TestPostgresConcurrentOpen(t *testing.T) {
 	u := storetest.PostgresURL(t)
 	ctx := context.Background()
 	const n = 6
-	stores := make([]*postgres.Store, n)
+	stores := make([]*sqlstore.Store, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stores[i], errs[i] = postgres.Open(ctx, u, nil)
+			stores[i], errs[i] = sqlstore.OpenPostgres(ctx, u, nil)
 		}()
 	}
 	wg.Wait()
@@ -51,10 +51,10 @@ func TestConcurrentOpen(t *testing.T) {
 	}
 }
 
-func TestNewerSchemaRefused(t *testing.T) {
+func TestPostgresNewerSchemaRefused(t *testing.T) {
 	u := storetest.PostgresURL(t)
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, u, nil)
+	s, err := sqlstore.OpenPostgres(ctx, u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations(version, name) VALUES (9999, 'from the future')`); err != nil {
 		t.Fatal(err)
 	}
-	s, err = postgres.Open(ctx, u, nil)
+	s, err = sqlstore.OpenPostgres(ctx, u, nil)
 	if err == nil {
 		_ = s.Close()
 		t.Fatal("Open succeeded on a schema newer than the binary")
@@ -77,9 +77,9 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
-// TestOpenErrorHidesPassword needs no server: the error for an unreachable
+// TestPostgresOpenErrorHidesPassword needs no server: the error for an unreachable
 // or malformed URL must not carry the password into logs.
-func TestOpenErrorHidesPassword(t *testing.T) {
+func TestPostgresOpenErrorHidesPassword(t *testing.T) {
 	const secret = "s3cr3t-pw"
 	tests := []struct {
 		name string
@@ -93,7 +93,7 @@ func TestOpenErrorHidesPassword(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			s, err := postgres.Open(ctx, tc.url, nil)
+			s, err := sqlstore.OpenPostgres(ctx, tc.url, nil)
 			if err == nil {
 				_ = s.Close()
 				t.Fatal("Open succeeded")

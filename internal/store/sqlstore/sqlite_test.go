@@ -1,4 +1,4 @@
-package sqlite_test
+package sqlstore_test
 
 import (
 	"context"
@@ -8,13 +8,13 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 	"github.com/promgate/promgate/internal/store/storetest"
 )
 
-func openAt(t *testing.T, path string) *sqlite.Store {
+func openSQLite(t testing.TB, path string) *sqlstore.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), path, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	s, err := sqlstore.OpenSQLite(context.Background(), path, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,17 +26,17 @@ func openAt(t *testing.T, path string) *sqlite.Store {
 	return s
 }
 
-func TestConformance(t *testing.T) {
+func TestSQLiteConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return openAt(t, filepath.Join(t.TempDir(), "promgate.db"))
+		return openSQLite(t, filepath.Join(t.TempDir(), "promgate.db"))
 	})
 }
 
-// TestShared opens the same file twice: two handles with their own
+// TestSQLiteShared opens the same file twice: two handles with their own
 // connections and locks, as the server and the admin CLI have.
-func TestShared(t *testing.T) {
+func TestSQLiteShared(t *testing.T) {
 	storetest.RunShared(t, func(t *testing.T) (store.Store, store.Store) {
 		path := filepath.Join(t.TempDir(), "promgate.db")
-		return openAt(t, path), openAt(t, path)
+		return openSQLite(t, path), openSQLite(t, path)
 	})
 }

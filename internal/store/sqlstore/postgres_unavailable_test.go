@@ -1,4 +1,4 @@
-package postgres_test
+package sqlstore_test
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/postgres"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 )
 
-// TestIsUnavailable: connection trouble is "unavailable", statement and
+// TestIsPostgresUnavailable: connection trouble is "unavailable", statement and
 // data errors are not. TestPostgresOutage (internal/app) stops a real
 // server; this pins the cases it cannot reach on demand.
-func TestIsUnavailable(t *testing.T) {
+func TestIsPostgresUnavailable(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
@@ -36,22 +36,22 @@ func TestIsUnavailable(t *testing.T) {
 		{"nil", nil, false},
 	}
 	for _, tc := range tests {
-		if got := postgres.IsUnavailable(tc.err); got != tc.want {
-			t.Errorf("%s: IsUnavailable = %v, want %v", tc.name, got, tc.want)
+		if got := sqlstore.IsPostgresUnavailable(tc.err); got != tc.want {
+			t.Errorf("%s: IsPostgresUnavailable = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
 
-// TestOpenUnreachable: a server that is not there is store.ErrUnavailable
+// TestPostgresOpenUnreachable: a server that is not there is store.ErrUnavailable
 // at open, so start-up can say so.
-func TestOpenUnreachable(t *testing.T) {
+func TestPostgresOpenUnreachable(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	_, err = postgres.Open(context.Background(), "postgres://u:pw@"+addr+"/db?sslmode=disable", nil)
+	_, err = sqlstore.OpenPostgres(context.Background(), "postgres://u:pw@"+addr+"/db?sslmode=disable", nil)
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Open = %v, want store.ErrUnavailable", err)
 	}

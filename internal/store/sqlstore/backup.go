@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -10,20 +10,20 @@ import (
 	"strings"
 )
 
-// BackupInfo counts what a backup holds, as read back from the copy.
+// BackupInfo counts what a SQLite backup holds, as read back from the copy.
 type BackupInfo struct {
 	Users, Credentials, DataSources int
 	Bytes                           int64
 }
 
-// Backup writes a consistent copy of the database at dbPath to out with
+// BackupSQLite writes a consistent copy of the SQLite store at dbPath to out with
 // VACUUM INTO: one read transaction, so it runs while the server (and the
 // admin CLI) keep writing, and the copy is the database as of one moment,
 // compacted. The copy is written to a temporary file beside out, checked
 // (quick_check, and counted), synced and only then linked to out, which
 // must not exist: an existing backup is never overwritten. The file is
 // 0600, like the database: it holds password and token hashes.
-func Backup(ctx context.Context, dbPath, out string) (BackupInfo, error) {
+func BackupSQLite(ctx context.Context, dbPath, out string) (BackupInfo, error) {
 	if strings.ContainsRune(dbPath, '?') {
 		return BackupInfo{}, fmt.Errorf("backup: path %q must not contain '?'", dbPath)
 	}

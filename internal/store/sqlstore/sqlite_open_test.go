@@ -1,4 +1,4 @@
-package sqlite_test
+package sqlstore_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/internal/store"
-	"github.com/promgate/promgate/internal/store/sqlite"
+	"github.com/promgate/promgate/internal/store/sqlstore"
 )
 
 // rawDB opens the file without the store, to look at what it left behind.
@@ -26,10 +26,10 @@ func rawDB(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-func TestFileIsPrivateAndWAL(t *testing.T) {
+func TestSQLiteFileIsPrivateAndWAL(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "promgate.db")
-	s := openAt(t, path)
+	s := openSQLite(t, path)
 	// A write makes SQLite create the -wal and -shm files.
 	if _, err := s.CreateUser(ctx, store.User{Login: "a", Role: "OWNER"}); err != nil {
 		t.Fatal(err)
@@ -52,10 +52,10 @@ func TestFileIsPrivateAndWAL(t *testing.T) {
 	}
 }
 
-func TestReopenKeepsDataAndSchema(t *testing.T) {
+func TestSQLiteReopenKeepsDataAndSchema(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "promgate.db")
-	s1, err := sqlite.Open(ctx, path, nil)
+	s1, err := sqlstore.OpenSQLite(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	if err := s1.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2 := openAt(t, path)
+	s2 := openSQLite(t, path)
 	if got, err := s2.GetUser(ctx, u.ID); err != nil || got.Login != "keep" {
 		t.Fatalf("after reopen: %+v, %v", got, err)
 	}
@@ -79,20 +79,20 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	}
 }
 
-// TestConcurrentOpen starts several "processes" on a fresh file at once:
+// TestSQLiteConcurrentOpen starts several "processes" on a fresh file at once:
 // exactly one applies the migrations, the others wait and find them done.
-func TestConcurrentOpen(t *testing.T) {
+func TestSQLiteConcurrentOpen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "promgate.db")
 	const n = 6
-	stores := make([]*sqlite.Store, n)
+	stores := make([]*sqlstore.Store, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stores[i], errs[i] = sqlite.Open(ctx, path, nil)
+			stores[i], errs[i] = sqlstore.OpenSQLite(ctx, path, nil)
 		}()
 	}
 	wg.Wait()
@@ -107,10 +107,10 @@ func TestConcurrentOpen(t *testing.T) {
 	}
 }
 
-func TestOpenErrors(t *testing.T) {
+func TestSQLiteOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	newer := filepath.Join(dir, "newer.db")
-	s, err := sqlite.Open(context.Background(), newer, nil)
+	s, err := sqlstore.OpenSQLite(context.Background(), newer, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := sqlite.Open(context.Background(), tc.path, nil)
+			s, err := sqlstore.OpenSQLite(context.Background(), tc.path, nil)
 			if err == nil {
 				_ = s.Close()
 				t.Fatal("Open succeeded")
@@ -145,8 +145,8 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func TestCanceledContext(t *testing.T) {
-	s := openAt(t, filepath.Join(t.TempDir(), "promgate.db"))
+func TestSQLiteCanceledContext(t *testing.T) {
+	s := openSQLite(t, filepath.Join(t.TempDir(), "promgate.db"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := s.CreateUser(ctx, store.User{Login: "x", Role: "OWNER"}); !errors.Is(err, context.Canceled) {
@@ -154,9 +154,9 @@ func TestCanceledContext(t *testing.T) {
 	}
 }
 
-// TestOpenRefusesDamagedFile: a file that is not a database, or fails
+// TestSQLiteOpenRefusesDamagedFile: a file that is not a database, or fails
 // quick_check, is refused with store.ErrCorrupt and left as it was.
-func TestOpenRefusesDamagedFile(t *testing.T) {
+func TestSQLiteOpenRefusesDamagedFile(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name   string
@@ -173,7 +173,7 @@ func TestOpenRefusesDamagedFile(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "promgate.db")
-			s, err := sqlite.Open(ctx, path, nil)
+			s, err := sqlstore.OpenSQLite(ctx, path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -194,7 +194,7 @@ func TestOpenRefusesDamagedFile(t *testing.T) {
 			}
 			tc.damage(t, path, fi.Size())
 			before, _ := os.ReadFile(path)
-			_, err = sqlite.Open(ctx, path, nil)
+			_, err = sqlstore.OpenSQLite(ctx, path, nil)
 			if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), path) {
 				t.Fatalf("Open = %v, want store.ErrCorrupt naming the file", err)
 			}

@@ -1,25 +1,15 @@
-package sqlite
+-- The schema of promgate's SQLite store at schema version 1, as the store
+-- packages before internal/store/sqlstore created it (internal/store/sqlite,
+-- migrations.go and the schema_migrations table of its migrate), copied
+-- verbatim, then rows as that code wrote them. Never edit: compat_test.go
+-- opens a database made from it with the current code.
 
-// migration is one numbered schema step. Steps are applied in order, each
-// recorded in schema_migrations, all in the one transaction Open runs.
-type migration struct {
-	version int64
-	name    string
-	sql     string
-}
+CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER PRIMARY KEY,
+	name       TEXT    NOT NULL,
+	applied_at INTEGER NOT NULL
+) STRICT;
 
-// migrations returns the schema history. Never edit a released step: append a
-// new one. The PostgreSQL store has the same steps in its own dialect.
-//
-// Times are INTEGER microseconds since the Unix epoch (UTC), the precision
-// PostgreSQL keeps, so both stores round-trip the same values. Tables are
-// STRICT so a wrongly typed value is an error rather than silently stored.
-func migrations() []migration {
-	return []migration{
-		{
-			version: 1,
-			name:    "initial schema",
-			sql: `
 CREATE TABLE users (
 	id            INTEGER PRIMARY KEY AUTOINCREMENT,
 	login         TEXT    NOT NULL,
@@ -94,7 +84,20 @@ CREATE TABLE store_generation (
 	value INTEGER NOT NULL
 ) STRICT;
 INSERT INTO store_generation(id, value) VALUES (1, 1);
-`,
-		},
-	}
-}
+INSERT INTO schema_migrations(version, name, applied_at) VALUES (1, 'initial schema', 1772359200000000);
+
+-- Rows as promgate before the sqlstore merge wrote them.
+INSERT INTO users(login, login_key, password_hash, role, disabled, created_at) VALUES
+	('Admin', 'admin', '$argon2id$v=19$m=65536,t=1,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA', 'OWNER', 0, 1772359200123456),
+	('viewer', 'viewer', '', 'VIEWER', 1, 1772451000000000);
+INSERT INTO credentials(key, token_hash, name, user_id, role, created_by, created_at, last_used_at, expires_at, revoked_at, scope, data_source_ids, selector) VALUES
+	('pgk_user1', X'0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20', 'laptop', 1, '', 'Admin', 1772359200500000, 1775369228000001, 1798761600000000, NULL, 'read,write', '[2]', '{job="node"}'),
+	('pgk_global', X'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'ci', NULL, 'VIEWER', 'Admin', 1772451000000000, NULL, NULL, NULL, 'read', NULL, ''),
+	('pgk_revoked', X'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', 'old', 2, '', 'Admin', 1772451000000000, NULL, NULL, 1775433600000000, 'read', '[]', '');
+INSERT INTO sessions(id_hash, user_id, csrf_token, created_at, expires_at) VALUES
+	(X'cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc', 1, 'csrf-token-1', 1772528400000000, 1798761600000000);
+INSERT INTO data_sources(uid, name, type, url, env, site, basic_auth_user, secrets, headers, timeout_ns, created_at) VALUES
+	('thanos-eu', 'Thanos EU', 'prometheus', 'https://thanos.example:10902', 'prod', 'eu-1', 'reader', X'7365616c65642d736563726574', '{"X-Scope-OrgID":"team-a"}', 30000000000, 1772528400000000);
+INSERT INTO audit_log(at, actor, action, target, detail, remote_addr) VALUES
+	(1772528400000000, 'Admin', 'credential.create', 'pgk_user1', 'scope=read,write', '127.0.0.1');
+UPDATE store_generation SET value = 7 WHERE id = 1;

@@ -115,7 +115,9 @@ func TestAdminDatasource(t *testing.T) {
 	if err != nil {
 		t.Fatalf("add bearer: %v\n%s", err, errOut)
 	}
-	var dsView struct{ Cache struct{ Disabled, NoStepAlign bool } }
+	var dsView struct {
+		Cache struct{ Disabled, NoStepAlign bool }
+	}
 	if err := json.Unmarshal([]byte(out), &dsView); err != nil || dsView.Cache.Disabled || !dsView.Cache.NoStepAlign {
 		t.Fatalf("--no-step-align not in the query cache settings (%v): %s", err, out)
 	}

@@ -1344,9 +1344,7 @@
       return { mode: 'instant', ds, expr, path: base + 'query', params, time: t };
     }
     const endIn = parseTime($('#q-end').value, utc);
-    const end = endIn !== null ? endIn : Math.floor(Date.now() / 1000);
     const span = Number($('#q-range').value);
-    const start = end - span;
     let step;
     const stepIn = $('#q-step').value.trim();
     if (stepIn) {
@@ -1355,6 +1353,11 @@
     } else {
       step = Math.max(1, Math.floor(span / 250));
     }
+    // On the step's grid, as Grafana asks: the query cache aligns a range
+    // query to its step anyway, and the graph expects the answer on this
+    // grid.
+    const end = Math.floor((endIn !== null ? endIn : Date.now() / 1000) / step) * step;
+    const start = Math.floor((end - span) / step) * step;
     params.set('start', String(start));
     params.set('end', String(end));
     params.set('step', String(step));

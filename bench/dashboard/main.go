@@ -22,7 +22,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -35,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/promgate/promgate/bench/internal/benchkit"
 	"github.com/promgate/promgate/internal/datasource/dstest"
 )
 
@@ -64,12 +64,7 @@ type config struct {
 	instances int
 }
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "dashboard:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("dashboard", run) }
 
 func run() error {
 	var c config
@@ -83,15 +78,11 @@ func run() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.refreshes+10)*max(c.interval, time.Minute))
 	defer cancel()
-	dir, err := os.MkdirTemp("", "promgate-bench-dashboard")
+	dir, bin, cleanup, err := benchkit.Setup(ctx, "dashboard")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "promgate")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/promgate").CombinedOutput(); err != nil {
-		return fmt.Errorf("build promgate: %v\n%s", err, out)
-	}
+	defer cleanup()
 	prom, err := dstest.StartPrometheus(ctx, c.promBin, filepath.Join(dir, "prom"))
 	if err != nil {
 		return err
@@ -119,12 +110,18 @@ func run() error {
 	written := now.Add(scrape)
 	fmt.Printf("data: %d series, %d samples over 7h at %s, written in %s\n", nSeries, nSamples, scrape, time.Since(loadStart).Round(time.Millisecond))
 
-	pg, err := startPromgate(ctx, bin, filepath.Join(dir, "promgate-data"))
+	// One credential asks for every panel at once: its share of query
+	// slots is the dashboard's width.
+	pg, err := benchkit.Start(ctx, bin, filepath.Join(dir, "promgate-data"), "--query.max-concurrency-per-caller", strconv.Itoa(len(panels)))
 	if err != nil {
 		return err
 	}
-	defer pg.stop()
-	out, err := exec.CommandContext(ctx, bin, "admin", "datasource", "add", "--data-dir", pg.dataDir, "--name", "prometheus",
+	defer pg.Stop()
+	cred, err := pg.CreateCredential(ctx, "bench", "VIEWER", "read")
+	if err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, bin, "admin", "datasource", "add", "--data-dir", pg.DataDir, "--name", "prometheus",
 		"--url", prom.URL, "--env", "bench", "--output", "json").Output()
 	if err != nil {
 		return fmt.Errorf("admin datasource add: %w", err)
@@ -135,7 +132,7 @@ func run() error {
 	}
 	time.Sleep(1100 * time.Millisecond) // the server notices the new data source
 	direct := target{name: "direct", base: prom.URL}
-	through := target{name: "promgate", base: fmt.Sprintf("%s/api-server/v1/grafana/api/datasources/proxy/%d", pg.url, ds.ID), user: pg.key, password: pg.token}
+	through := target{name: "promgate", base: fmt.Sprintf("%s/api-server/v1/grafana/api/datasources/proxy/%d", pg.URL, ds.ID), user: cred.Key, password: cred.Token}
 
 	fmt.Printf("dashboard: %d panels, last 6h at a 30s step, %d refreshes %s apart; panels of a refresh run at once, direct and through promgate in turn\n",
 		len(panels), c.refreshes, c.interval)
@@ -167,14 +164,14 @@ func run() error {
 		answers := map[string][][]byte{}
 		for _, t := range order {
 			before := procCPU(prom.Pid())
-			pgBefore := pg.cpu()
+			pgBefore := procCPU(pg.Cmd.Process.Pid)
 			res, err := refresh(ctx, t, start, end)
 			if err != nil {
 				return fmt.Errorf("refresh %d %s: %w", r, t.name, err)
 			}
 			cpu[t.name] = append(cpu[t.name], procCPU(prom.Pid())-before)
 			if t.name == "promgate" {
-				pgCPU = append(pgCPU, pg.cpu()-pgBefore)
+				pgCPU = append(pgCPU, procCPU(pg.Cmd.Process.Pid)-pgBefore)
 				cacheHeaders = append(cacheHeaders, res[0].cache)
 			}
 			for _, p := range res {
@@ -332,64 +329,6 @@ func sameAnswer(want, got []byte) error {
 	}
 	return nil
 }
-
-type promgate struct {
-	url, dataDir, key, token string
-	cmd                      *exec.Cmd
-}
-
-func startPromgate(ctx context.Context, bin, dataDir string) (*promgate, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	p := &promgate{url: "http://" + addr, dataDir: dataDir}
-	p.cmd = exec.CommandContext(ctx, bin, "serve", "--listen", addr, "--data-dir", dataDir, "--log.level", "warn",
-		"--query.max-concurrency-per-caller", strconv.Itoa(len(panels)))
-	p.cmd.Stderr = os.Stderr
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start promgate: %w", err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(p.url + "/-/ready")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, errors.New("promgate not ready after 60s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	out, err := exec.CommandContext(ctx, bin, "admin", "credential", "create", "--data-dir", dataDir,
-		"--global", "--role", "VIEWER", "--scope", "read", "--name", "bench", "--output", "json").Output()
-	if err != nil {
-		p.stop()
-		return nil, fmt.Errorf("create credential: %w", err)
-	}
-	var cred struct{ Key, Token string }
-	if err := json.Unmarshal(out, &cred); err != nil {
-		p.stop()
-		return nil, fmt.Errorf("credential output %q: %w", out, err)
-	}
-	p.key, p.token = cred.Key, cred.Token
-	return p, nil
-}
-
-func (p *promgate) stop() {
-	if p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		_ = p.cmd.Wait()
-	}
-}
-
-func (p *promgate) cpu() time.Duration { return procCPU(p.cmd.Process.Pid) }
 
 // procCPU is a process's user+system CPU time so far (Linux, USER_HZ 100).
 func procCPU(pid int) time.Duration {

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
+	"github.com/promgate/promgate/bench/internal/benchkit"
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/app"
 	"github.com/promgate/promgate/internal/audit"
@@ -33,12 +34,7 @@ import (
 	"github.com/promgate/promgate/internal/server"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/export:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("export", run) }
 
 type config struct {
 	series, points, chunk, conc int
@@ -57,20 +53,13 @@ func run() error {
 	flag.Parse()
 	ctx := context.Background()
 
-	tmp, err := os.MkdirTemp("", "promgate-bench-export-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-
 	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
-	bin := filepath.Join(tmp, "promgate")
 	t := time.Now()
-	build := exec.Command("go", "build", "-o", bin, "./cmd/promgate")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	tmp, bin, cleanup, err := benchkit.Setup(ctx, "export")
+	if err != nil {
 		return fmt.Errorf("building the CLI (run from the repository root): %w", err)
 	}
+	defer cleanup()
 	fmt.Printf("built CLI in %s\n", time.Since(t).Round(time.Second))
 
 	base, stop, err := startServer(ctx, filepath.Join(tmp, "data"))

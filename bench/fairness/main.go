@@ -19,16 +19,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -37,23 +33,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/promgate/promgate/bench/internal/benchkit"
 	"github.com/promgate/promgate/internal/datasource/dstest"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "fairness bench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("fairness", run) }
 
 type config struct {
 	series, flooders, lightClients, rounds int
 	duration, warmup                       time.Duration
 	heavy                                  string
 }
-
-type credential struct{ key, token string }
 
 func run() error {
 	var c config
@@ -68,35 +58,31 @@ func run() error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "promgate-bench-fairness")
+	dir, bin, cleanup, err := benchkit.Setup(ctx, "fairness")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "promgate")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/promgate").CombinedOutput(); err != nil {
-		return fmt.Errorf("build promgate: %v\n%s", err, out)
-	}
+	defer cleanup()
 	dataDir := filepath.Join(dir, "data")
 
 	// Credentials and data, made once; each mode restarts on them.
-	pg, err := startPromgate(ctx, bin, dataDir, nil)
+	pg, err := startServer(ctx, bin, dataDir)
 	if err != nil {
 		return err
 	}
-	creds := map[string]credential{}
+	creds := map[string]benchkit.Credential{}
 	for _, spec := range []struct{ name, role, scope string }{
 		{"writer", "EDITOR", "write"}, {"flooder", "VIEWER", "read"}, {"light", "VIEWER", "read"},
 	} {
-		if creds[spec.name], err = createCredential(ctx, bin, dataDir, spec.name, spec.role, spec.scope); err != nil {
-			pg.stop()
+		if creds[spec.name], err = pg.CreateCredential(ctx, spec.name, spec.role, spec.scope); err != nil {
+			pg.Stop()
 			return err
 		}
 	}
 	end := time.Now().Truncate(time.Minute)
 	start := end.Add(-time.Hour)
-	if err := dstest.RemoteWrite(ctx, pg.url+"/api/v1/write", creds["writer"].key, creds["writer"].token, seriesData(c.series, start, end)); err != nil {
-		pg.stop()
+	if err := dstest.RemoteWrite(ctx, pg.URL+"/api/v1/write", creds["writer"].Key, creds["writer"].Token, seriesData(c.series, start, end)); err != nil {
+		pg.Stop()
 		return err
 	}
 	heavy := url.Values{"query": {c.heavy}, "start": {strconv.FormatInt(start.Unix(), 10)}, "end": {strconv.FormatInt(end.Unix(), 10)}, "step": {"15"}}
@@ -104,14 +90,14 @@ func run() error {
 	var solo []time.Duration
 	for range 3 {
 		t0 := time.Now()
-		status, err := post(ctx, client, pg.url, creds["flooder"], "query_range", heavy)
+		status, err := post(ctx, client, pg.URL, creds["flooder"], "query_range", heavy)
 		if err != nil || status != http.StatusOK {
-			pg.stop()
+			pg.Stop()
 			return fmt.Errorf("heavy query alone: %d %v", status, err)
 		}
 		solo = append(solo, time.Since(t0))
 	}
-	pg.stop()
+	pg.Stop()
 	fmt.Printf("%d series x 720 samples; heavy query alone (query_range %s, 240 steps): %v, %v, %v\n",
 		c.series, c.heavy, solo[0].Round(time.Millisecond), solo[1].Round(time.Millisecond), solo[2].Round(time.Millisecond))
 	fmt.Printf("%d flooding loops, %d light loops, %v warm-up, %v timed per mode; load average at start: %s\n",
@@ -125,15 +111,15 @@ func run() error {
 			slices.Reverse(order)
 		}
 		for _, mode := range order {
-			pg, err := startPromgate(ctx, bin, dataDir, modes[mode])
+			pg, err := startServer(ctx, bin, dataDir, modes[mode]...)
 			if err != nil {
 				return err
 			}
 			err = measure(ctx, c, client, pg, creds, heavy, results[mode])
 			if mode == "on" {
-				results[mode].metrics = scrape(ctx, client, pg.url)
+				results[mode].metrics = scrape(ctx, client, pg.URL)
 			}
-			pg.stop()
+			pg.Stop()
 			if err != nil {
 				return err
 			}
@@ -164,14 +150,14 @@ type result struct {
 }
 
 // measure floods with the heavy query and times light queries meanwhile.
-func measure(ctx context.Context, c config, client *http.Client, pg *promgate, creds map[string]credential, heavy url.Values, r *result) error {
+func measure(ctx context.Context, c config, client *http.Client, pg *benchkit.Promgate, creds map[string]benchkit.Credential, heavy url.Values, r *result) error {
 	floodCtx, stopFlood := context.WithCancel(ctx)
 	defer stopFlood()
 	var wg sync.WaitGroup
 	for range c.flooders {
 		wg.Go(func() {
 			for floodCtx.Err() == nil {
-				status, err := post(floodCtx, client, pg.url, creds["flooder"], "query_range", heavy)
+				status, err := post(floodCtx, client, pg.URL, creds["flooder"], "query_range", heavy)
 				switch {
 				case err != nil:
 				case status == http.StatusOK:
@@ -196,7 +182,7 @@ func measure(ctx context.Context, c config, client *http.Client, pg *promgate, c
 			for n := i; lightCtx.Err() == nil; n++ {
 				t0 := time.Now()
 				// The light query itself may outlive the timed window.
-				status, err := post(ctx, client, pg.url, creds["light"], "query", url.Values{"query": {queries[n%2]}})
+				status, err := post(ctx, client, pg.URL, creds["light"], "query", url.Values{"query": {queries[n%2]}})
 				took := time.Since(t0)
 				if err != nil || status != http.StatusOK {
 					r.lightErrors.Add(1)
@@ -214,14 +200,14 @@ func measure(ctx context.Context, c config, client *http.Client, pg *promgate, c
 	return nil
 }
 
-func post(ctx context.Context, client *http.Client, base string, cred credential, endpoint string, form url.Values) (int, error) {
+func post(ctx context.Context, client *http.Client, base string, cred benchkit.Credential, endpoint string, form url.Values) (int, error) {
 	u := base + "/api-server/v1/grafana/api/datasources/proxy/1/api/v1/" + endpoint
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(cred.key, cred.token)
+	req.SetBasicAuth(cred.Key, cred.Token)
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
@@ -269,60 +255,10 @@ func scrape(ctx context.Context, client *http.Client, base string) string {
 	return b.String()
 }
 
-type promgate struct {
-	url string
-	cmd *exec.Cmd
-}
-
-func startPromgate(ctx context.Context, bin, dataDir string, extra []string) (*promgate, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	p := &promgate{url: "http://" + addr}
-	args := append([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--log.level", "warn", "--out-of-order-window", "1d"}, extra...)
-	p.cmd = exec.CommandContext(ctx, bin, args...)
-	p.cmd.Stderr = os.Stderr
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start promgate: %w", err)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := http.Get(p.url + "/-/ready")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, errors.New("promgate not ready after 2 minutes")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (p *promgate) stop() {
-	if p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		_ = p.cmd.Wait()
-	}
-}
-
-func createCredential(ctx context.Context, bin, dataDir, name, role, scope string) (credential, error) {
-	out, err := exec.CommandContext(ctx, bin, "admin", "credential", "create", "--data-dir", dataDir,
-		"--global", "--role", role, "--scope", scope, "--name", name, "--output", "json").Output()
-	if err != nil {
-		return credential{}, fmt.Errorf("create credential %s: %w", name, err)
-	}
-	var cred struct{ Key, Token string }
-	if err := json.Unmarshal(out, &cred); err != nil {
-		return credential{}, fmt.Errorf("credential output %q: %w", out, err)
-	}
-	return credential{cred.Key, cred.Token}, nil
+// startServer runs promgate on dataDir, accepting the hour of samples written
+// in the past.
+func startServer(ctx context.Context, bin, dataDir string, extra ...string) (*benchkit.Promgate, error) {
+	return benchkit.Start(ctx, bin, dataDir, append([]string{"--out-of-order-window", "1d"}, extra...)...)
 }
 
 func pct(xs []time.Duration, p int) time.Duration {

@@ -11,12 +11,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,6 +27,8 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/promgate/promgate/bench/internal/benchkit"
 )
 
 type target struct {
@@ -38,12 +38,7 @@ type target struct {
 	user, token string
 }
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "ingest:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("ingest", run) }
 
 func run() error {
 	promBin := flag.String("prometheus", os.Getenv("PROMGATE_TEST_PROMETHEUS_BIN"), "path to a prometheus binary")
@@ -58,16 +53,11 @@ func run() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "promgate-bench-ingest")
+	dir, promgateBin, cleanup, err := benchkit.Setup(ctx, "ingest")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-
-	promgateBin := filepath.Join(dir, "promgate")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", promgateBin, "./cmd/promgate").CombinedOutput(); err != nil {
-		return fmt.Errorf("build promgate: %v\n%s", err, out)
-	}
+	defer cleanup()
 
 	prom, stopProm, err := startPrometheus(ctx, *promBin, dir)
 	if err != nil {
@@ -234,17 +224,8 @@ func query(ctx context.Context, t target, q string, at time.Time) (time.Duration
 	return took, nil
 }
 
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 func startPrometheus(ctx context.Context, bin, dir string) (target, func(), error) {
-	addr, err := freePort()
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return target{}, nil, err
 	}
@@ -259,7 +240,7 @@ func startPrometheus(ctx context.Context, bin, dir string) (target, func(), erro
 		return target{}, nil, fmt.Errorf("start prometheus: %w", err)
 	}
 	stop := func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
-	if err := waitReady(ctx, "http://"+addr+"/-/ready"); err != nil {
+	if err := benchkit.WaitReady(ctx, "http://"+addr+"/-/ready", time.Minute); err != nil {
 		stop()
 		return target{}, nil, err
 	}
@@ -267,54 +248,17 @@ func startPrometheus(ctx context.Context, bin, dir string) (target, func(), erro
 }
 
 func startPromgate(ctx context.Context, bin, dir string) (target, func(), error) {
-	addr, err := freePort()
+	pg, err := benchkit.Start(ctx, bin, filepath.Join(dir, "promgate-data"))
 	if err != nil {
 		return target{}, nil, err
 	}
-	data := filepath.Join(dir, "promgate-data")
-	cmd := exec.CommandContext(ctx, bin, "serve", "--listen", addr, "--data-dir", data, "--log.level", "warn")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return target{}, nil, fmt.Errorf("start promgate: %w", err)
-	}
-	stop := func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
-	if err := waitReady(ctx, "http://"+addr+"/-/ready"); err != nil {
-		stop()
+	cred, err := pg.CreateCredential(ctx, "bench", "EDITOR", "read,write")
+	if err != nil {
+		pg.Stop()
 		return target{}, nil, err
 	}
-	out, err := exec.CommandContext(ctx, bin, "admin", "credential", "create", "--data-dir", data,
-		"--global", "--role", "EDITOR", "--scope", "read,write", "--name", "bench", "--output", "json").Output()
-	if err != nil {
-		stop()
-		return target{}, nil, fmt.Errorf("create credential: %w", err)
-	}
-	var cred struct{ Key, Token string }
-	if err := json.Unmarshal(out, &cred); err != nil {
-		stop()
-		return target{}, nil, fmt.Errorf("credential output %q: %w", out, err)
-	}
-	base := "http://" + addr
-	return target{name: "promgate", writeURL: base + "/api/v1/write",
-		queryURL: base + "/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query", user: cred.Key, token: cred.Token}, stop, nil
-}
-
-func waitReady(ctx context.Context, u string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(u)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("%s not ready after 60s", u)
+	return target{name: "promgate", writeURL: pg.URL + "/api/v1/write",
+		queryURL: pg.URL + "/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query", user: cred.Key, token: cred.Token}, pg.Stop, nil
 }
 
 func median(xs []float64) float64 {

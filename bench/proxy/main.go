@@ -13,11 +13,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,15 +28,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/promgate/promgate/bench/internal/benchkit"
 	"github.com/promgate/promgate/internal/datasource/dstest"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "proxy bench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("proxy", run) }
 
 type config struct {
 	promBin                 string
@@ -66,16 +60,11 @@ func run() error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "promgate-bench-proxy")
+	dir, bin, cleanup, err := benchkit.Setup(ctx, "proxy")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-
-	bin := filepath.Join(dir, "promgate")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/promgate").CombinedOutput(); err != nil {
-		return fmt.Errorf("build promgate: %v\n%s", err, out)
-	}
+	defer cleanup()
 
 	// The backend.
 	var backend target
@@ -96,10 +85,10 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		defer pg.stop()
-		backend = target{name: "direct", base: pg.url + "/api-server/v1/grafana/api/datasources/proxy/1", user: pg.key, password: pg.token}
-		backendPid = pg.cmd.Process.Pid
-		writeURL, writeUser, writePW = pg.url+"/api/v1/write", pg.key, pg.token
+		defer pg.Stop()
+		backend = target{name: "direct", base: pg.URL + "/api-server/v1/grafana/api/datasources/proxy/1", user: pg.cred.Key, password: pg.cred.Token}
+		backendPid = pg.Cmd.Process.Pid
+		writeURL, writeUser, writePW = pg.URL+"/api/v1/write", pg.cred.Key, pg.cred.Token
 		backendKind = "promgate (embedded store)"
 	}
 	now := time.Now().Truncate(time.Second)
@@ -112,8 +101,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer front.stop()
-	args := []string{"admin", "datasource", "add", "--data-dir", front.dataDir, "--name", "backend", "--url", backend.base, "--env", "bench", "--output", "json"}
+	defer front.Stop()
+	args := []string{"admin", "datasource", "add", "--data-dir", front.DataDir, "--name", "backend", "--url", backend.base, "--env", "bench", "--output", "json"}
 	if backend.user != "" {
 		pwFile := filepath.Join(dir, "backend-password")
 		if err := os.WriteFile(pwFile, []byte(backend.password), 0o600); err != nil {
@@ -129,10 +118,10 @@ func run() error {
 	if err := json.Unmarshal(out, &ds); err != nil {
 		return fmt.Errorf("datasource add output %q: %w", out, err)
 	}
-	proxied := target{name: "proxied", base: fmt.Sprintf("%s/api-server/v1/grafana/api/datasources/proxy/%d", front.url, ds.ID), user: front.key, password: front.token}
+	proxied := target{name: "proxied", base: fmt.Sprintf("%s/api-server/v1/grafana/api/datasources/proxy/%d", front.URL, ds.ID), user: front.cred.Key, password: front.cred.Token}
 	time.Sleep(1100 * time.Millisecond) // the server's data source cache TTL
 	if c.pin {
-		for pid, cpu := range map[int]string{backendPid: "0", front.cmd.Process.Pid: "1", os.Getpid(): "1"} {
+		for pid, cpu := range map[int]string{backendPid: "0", front.Cmd.Process.Pid: "1", os.Getpid(): "1"} {
 			if out, err := exec.CommandContext(ctx, "taskset", "-a", "-cp", cpu, strconv.Itoa(pid)).CombinedOutput(); err != nil {
 				return fmt.Errorf("taskset: %v: %s", err, out)
 			}
@@ -313,67 +302,32 @@ func do(ctx context.Context, client *http.Client, t target, form url.Values) (in
 	return n, resp.StatusCode, nil
 }
 
+// promgate is a running promgate with the one credential that sends
+// all the load.
 type promgate struct {
-	url, dataDir, key, token string
-	cmd                      *exec.Cmd
+	*benchkit.Promgate
+	cred benchkit.Credential
 }
 
 // startPromgate starts `promgate serve`; one credential sends all the
 // load, so its query share is raised to the number of clients.
 func startPromgate(ctx context.Context, bin, dataDir string, clients int) (*promgate, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	pg, err := benchkit.Start(ctx, bin, dataDir,
+		"--query.max-concurrency", strconv.Itoa(max(20, clients)), "--query.max-concurrency-per-caller", strconv.Itoa(clients))
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	p := &promgate{url: "http://" + addr, dataDir: dataDir}
-	p.cmd = exec.CommandContext(ctx, bin, "serve", "--listen", addr, "--data-dir", dataDir, "--log.level", "warn",
-		"--query.max-concurrency", strconv.Itoa(max(20, clients)), "--query.max-concurrency-per-caller", strconv.Itoa(clients))
-	p.cmd.Stderr = os.Stderr
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start promgate: %w", err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(p.url + "/-/ready")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, errors.New("promgate not ready after 60s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	out, err := exec.CommandContext(ctx, bin, "admin", "credential", "create", "--data-dir", dataDir,
-		"--global", "--role", "OWNER", "--scope", "read,write", "--name", "bench", "--output", "json").Output()
+	cred, err := pg.CreateCredential(ctx, "bench", "OWNER", "read,write")
 	if err != nil {
-		p.stop()
-		return nil, fmt.Errorf("create credential: %w", err)
+		pg.Stop()
+		return nil, err
 	}
-	var cred struct{ Key, Token string }
-	if err := json.Unmarshal(out, &cred); err != nil {
-		p.stop()
-		return nil, fmt.Errorf("credential output %q: %w", out, err)
-	}
-	p.key, p.token = cred.Key, cred.Token
-	return p, nil
-}
-
-func (p *promgate) stop() {
-	if p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		_ = p.cmd.Wait()
-	}
+	return &promgate{pg, cred}, nil
 }
 
 // cpu is the process's user+system CPU time so far (Linux).
 func (p *promgate) cpu() time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/promgate/promgate/internal/datadir"
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/embedded"
+	"github.com/promgate/promgate/internal/inprocess"
 	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/querycache"
@@ -276,7 +277,7 @@ func (a *App) StartSelfScrape(ctx context.Context, addr net.Addr, listen string)
 	url, instance := SelfScrapeTarget(addr.(*net.TCPAddr), listen)
 	opts := embedded.ScrapeOptions{URL: url, Job: "promgate", Instance: instance, Interval: a.cfg.ScrapeInterval, Logger: a.logger}
 	if a.cfg.SelfScrapeInProcess {
-		opts.Transport = datasource.HandlerTransport(a.Handler)
+		opts.Transport = inprocess.New(a.Handler)
 	}
 	scraper := a.TSDB.NewScraper(opts)
 	if err := scraper.ScrapeOnce(ctx); err != nil {

@@ -461,10 +461,27 @@ func (rm *Remote) queryFailure(ctx, qctx context.Context, err error, start time.
 // the TLS 1.3 handshake, before its alert is read.
 func (rm *Remote) describeNetError(err error) string {
 	reason := describeNetError(err)
-	if rm.base.Scheme == "https" && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+	if http2NotEstablished(err) {
+		reason = "connection closed by the backend before the first request"
+	}
+	if rm.base.Scheme == "https" && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || http2NotEstablished(err)) {
 		reason += " (if the backend requires a TLS client certificate, check the data source's)"
 	}
 	return reason
+}
+
+// http2NotEstablished reports net/http's HTTP/2 error for a connection the
+// backend closed before the first request went out, which is how a TLS 1.3
+// server refusing the client certificate often shows (its alert is read by
+// the connection's reader, not returned). The error value is unexported,
+// so its text is what can be matched.
+func http2NotEstablished(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "http2: client conn could not be established" {
+			return true
+		}
+	}
+	return false
 }
 
 // describeNetError says why a request failed without the URL (url.Error

@@ -4,12 +4,10 @@
 package embedded
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"os"
 	"runtime"
@@ -26,6 +24,8 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 	apiv1 "github.com/prometheus/prometheus/web/api/v1"
+
+	"github.com/promgate/promgate/internal/inprocess"
 )
 
 // Options configures the embedded store.
@@ -253,39 +253,17 @@ func (s *Store) serveWrite(w http.ResponseWriter, r *http.Request) {
 		writeUnavailable(w, err)
 		return
 	}
-	buf := &responseBuffer{header: http.Header{}, status: http.StatusOK}
+	// The receiver's answer is small: hold it until the store has decided
+	// whether it stands.
+	buf := inprocess.NewBuffer()
 	s.router.ServeHTTP(buf, r)
-	if buf.status >= 500 {
+	if buf.Status() >= 500 {
 		if err := s.Health(); err != nil {
 			writeUnavailable(w, err)
 			return
 		}
 	}
-	maps.Copy(w.Header(), buf.header)
-	w.WriteHeader(buf.status)
-	_, _ = w.Write(buf.body.Bytes())
-}
-
-// responseBuffer holds the remote-write receiver's small answer until the
-// store has decided whether it stands.
-type responseBuffer struct {
-	header      http.Header
-	status      int
-	wroteHeader bool
-	body        bytes.Buffer
-}
-
-func (b *responseBuffer) Header() http.Header { return b.header }
-
-func (b *responseBuffer) WriteHeader(code int) {
-	if !b.wroteHeader {
-		b.status, b.wroteHeader = code, true
-	}
-}
-
-func (b *responseBuffer) Write(p []byte) (int, error) {
-	b.wroteHeader = true
-	return b.body.Write(p)
+	buf.WriteTo(w)
 }
 
 // Engine is the PromQL engine, for callers that evaluate queries directly.

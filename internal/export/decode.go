@@ -95,7 +95,7 @@ type respDecoder struct {
 	j           *jreader
 	s           sink
 	opt         decodeOptions
-	key         []byte
+	key, name   []byte // reused buffers of member names
 	ts, v       []byte
 	resultType  string
 	sawData     bool
@@ -109,61 +109,29 @@ type respDecoder struct {
 
 func (d *respDecoder) response() error {
 	j := d.j
-	if err := j.expect('{'); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		ok, err := j.more('}', first)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		if d.key, err = j.str(d.key[:0]); err != nil {
-			return err
-		}
-		if err := j.expect(':'); err != nil {
-			return err
-		}
-		switch string(d.key) {
+	err := j.object(&d.key, func(key []byte) error {
+		var err error
+		switch string(key) {
 		case "status":
-			b, err := j.str(nil)
-			if err != nil {
-				return err
-			}
-			d.status = string(b)
+			d.status, err = j.text()
 		case "errorType":
-			b, err := j.str(nil)
-			if err != nil {
-				return err
-			}
-			d.errType = string(b)
+			d.errType, err = j.text()
 		case "error":
-			b, err := j.str(nil)
-			if err != nil {
-				return err
-			}
-			d.errMsg = string(b)
+			d.errMsg, err = j.text()
 		case "warnings", "infos":
-			if err := d.messages(string(d.key)); err != nil {
-				return err
-			}
+			err = d.messages(string(key))
 		case "data":
 			if d.status == "error" {
-				if err := j.skip(); err != nil {
-					return err
-				}
-				continue
+				return j.skip()
 			}
-			if err := d.data(); err != nil {
-				return err
-			}
+			err = d.data()
 		default:
-			if err := j.skip(); err != nil {
-				return err
-			}
+			err = j.skip()
 		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if d.status == "error" {
 		return &APIError{Type: d.errType, Message: d.errMsg}
@@ -186,61 +154,35 @@ func (d *respDecoder) messages(kind string) error {
 	if c == 'n' {
 		return j.skip()
 	}
-	if err := j.expect('['); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		ok, err := j.more(']', first)
-		if err != nil || !ok {
-			return err
-		}
-		b, err := j.str(nil)
+	return j.array(func() error {
+		msg, err := j.text()
 		if err != nil {
 			return err
 		}
 		if d.opt.warn != nil {
-			d.opt.warn(strings.TrimSuffix(kind, "s"), string(b))
+			d.opt.warn(strings.TrimSuffix(kind, "s"), msg)
 		}
-	}
+		return nil
+	})
 }
 
 func (d *respDecoder) data() error {
 	j := d.j
-	if err := j.expect('{'); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		ok, err := j.more('}', first)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return nil
-		}
-		if d.key, err = j.str(d.key[:0]); err != nil {
-			return err
-		}
-		if err := j.expect(':'); err != nil {
-			return err
-		}
-		switch string(d.key) {
+	return j.object(&d.key, func(key []byte) error {
+		switch string(key) {
 		case "resultType":
-			b, err := j.str(nil)
-			if err != nil {
-				return err
-			}
-			d.resultType = string(b)
+			var err error
+			d.resultType, err = j.text()
+			return err
 		case "result":
 			if err := d.result(); err != nil {
 				return err
 			}
 			d.sawData = true
-		default:
-			if err := j.skip(); err != nil {
-				return err
-			}
+			return nil
 		}
-	}
+		return j.skip()
+	})
 }
 
 func (d *respDecoder) result() error {
@@ -275,44 +217,18 @@ func (d *respDecoder) result() error {
 	if err := d.s.begin(rt); err != nil {
 		return err
 	}
-	for first := true; ; first = false {
-		ok, err := j.more(']', first)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		if err := d.seriesObject(); err != nil {
-			return err
-		}
+	if err := j.elements(d.seriesObject); err != nil {
+		return err
 	}
 	return d.s.end()
 }
 
 func (d *respDecoder) seriesObject() error {
 	j := d.j
-	if err := j.expect('{'); err != nil {
-		return err
-	}
 	sawMetric := false
 	d.pendingTS, d.pendingV, d.pendingHist = d.pendingTS[:0], d.pendingV[:0], d.pendingHist[:0]
-	for first := true; ; first = false {
-		ok, err := j.more('}', first)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		if d.key, err = j.str(d.key[:0]); err != nil {
-			return err
-		}
-		if err := j.expect(':'); err != nil {
-			return err
-		}
-		key := string(d.key)
-		switch key {
+	err := j.object(&d.key, func(key []byte) error {
+		switch k := string(key); k {
 		case "metric":
 			m, err := d.metric()
 			if err != nil {
@@ -322,30 +238,21 @@ func (d *respDecoder) seriesObject() error {
 				return err
 			}
 			sawMetric = true
-			if err := d.flushPending(); err != nil {
-				return err
-			}
+			return d.flushPending()
 		case "value", "histogram", "values", "histograms":
 			if d.opt.labelsOnly {
-				if err := j.skip(); err != nil {
-					return err
-				}
-				continue
+				return j.skip()
 			}
-			hist := key == "histogram" || key == "histograms"
-			if key == "value" || key == "histogram" {
-				err = d.pair(hist, sawMetric)
-			} else {
-				err = d.pairs(hist, sawMetric)
+			hist := k == "histogram" || k == "histograms"
+			if k == "value" || k == "histogram" {
+				return d.pair(hist, sawMetric)
 			}
-			if err != nil {
-				return err
-			}
-		default:
-			if err := j.skip(); err != nil {
-				return err
-			}
+			return j.array(func() error { return d.pair(hist, sawMetric) })
 		}
+		return j.skip()
+	})
+	if err != nil {
+		return err
 	}
 	if !sawMetric {
 		if err := d.s.series(nil); err != nil {
@@ -374,55 +281,26 @@ func (d *respDecoder) flushPending() error {
 
 func (d *respDecoder) metric() (Metric, error) {
 	j := d.j
-	if err := j.expect('{'); err != nil {
-		return nil, err
-	}
 	var m Metric
 	sorted := true
-	for first := true; ; first = false {
-		ok, err := j.more('}', first)
+	err := j.object(&d.name, func(name []byte) error {
+		value, err := j.text()
 		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			break
-		}
-		name, err := j.str(nil)
-		if err != nil {
-			return nil, err
-		}
-		if err := j.expect(':'); err != nil {
-			return nil, err
-		}
-		value, err := j.str(nil)
-		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(m) > 0 && m[len(m)-1].Name >= string(name) {
 			sorted = false
 		}
-		m = append(m, Label{Name: string(name), Value: string(value)})
+		m = append(m, Label{Name: string(name), Value: value})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if !sorted {
 		sort.Slice(m, func(a, b int) bool { return m[a].Name < m[b].Name })
 	}
 	return m, nil
-}
-
-func (d *respDecoder) pairs(hist, emit bool) error {
-	j := d.j
-	if err := j.expect('['); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		ok, err := j.more(']', first)
-		if err != nil || !ok {
-			return err
-		}
-		if err := d.pair(hist, emit); err != nil {
-			return err
-		}
-	}
 }
 
 func (d *respDecoder) pair(hist, emit bool) error {

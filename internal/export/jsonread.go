@@ -109,6 +109,58 @@ func (j *jreader) more(closing byte, first bool) (bool, error) {
 	return true, nil
 }
 
+// object reads a JSON object, calling member for each member with its
+// key (decoded into *key, reused; valid during the call) and the reader at
+// the member's value, which member must consume.
+func (j *jreader) object(key *[]byte, member func(key []byte) error) error {
+	if err := j.expect('{'); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		ok, err := j.more('}', first)
+		if err != nil || !ok {
+			return err
+		}
+		if *key, err = j.str((*key)[:0]); err != nil {
+			return err
+		}
+		if err := j.expect(':'); err != nil {
+			return err
+		}
+		if err := member(*key); err != nil {
+			return err
+		}
+	}
+}
+
+// array reads a JSON array, calling elem for each element with the reader
+// at it; elem must consume it.
+func (j *jreader) array(elem func() error) error {
+	if err := j.expect('['); err != nil {
+		return err
+	}
+	return j.elements(elem)
+}
+
+// elements reads the rest of an array whose '[' was read.
+func (j *jreader) elements(elem func() error) error {
+	for first := true; ; first = false {
+		ok, err := j.more(']', first)
+		if err != nil || !ok {
+			return err
+		}
+		if err := elem(); err != nil {
+			return err
+		}
+	}
+}
+
+// text reads a JSON string as a Go string.
+func (j *jreader) text() (string, error) {
+	b, err := j.str(nil)
+	return string(b), err
+}
+
 // str reads a JSON string, appending its decoded content to dst.
 func (j *jreader) str(dst []byte) ([]byte, error) {
 	if err := j.expect('"'); err != nil {

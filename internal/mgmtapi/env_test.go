@@ -1,11 +1,9 @@
 package mgmtapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -191,30 +189,11 @@ func (e *env) sessionCaller(u *store.User) caller {
 // do sends a request with a JSON body (if body is not nil).
 func (e *env) do(c caller, method, path string, body any) (int, *http.Response, []byte) {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(context.Background(), method, e.srv.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	req := testkit.JSONRequest(e.t, method, e.srv.URL+path, body)
 	if c.apply != nil {
 		c.apply(req)
 	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := testkit.Do(e.t, req)
 	return resp.StatusCode, resp, b
 }
 

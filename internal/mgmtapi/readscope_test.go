@@ -1,7 +1,6 @@
 package mgmtapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/audit"
@@ -22,9 +20,8 @@ import (
 	"github.com/promgate/promgate/internal/promtest"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/store"
+	"github.com/promgate/promgate/internal/testkit"
 )
-
-var client = &http.Client{Timeout: 30 * time.Second}
 
 type reply struct {
 	status int
@@ -33,33 +30,11 @@ type reply struct {
 
 func send(t *testing.T, method, url string, body any, with func(*http.Request)) reply {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	req := testkit.JSONRequest(t, method, url, body)
 	if with != nil {
 		with(req)
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, out := testkit.Do(t, req)
 	return reply{resp.StatusCode, out}
 }
 
@@ -140,7 +115,7 @@ func TestReadScopeChangesNothing(t *testing.T) {
 	{
 		req, _ := http.NewRequest("POST", front.URL+"/api-server/v1/login", strings.NewReader(`{"login":"victim","password":"victim-password"}`))
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
+		resp, err := testkit.HTTPClient().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package promtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -31,21 +30,19 @@ func (s *Server) Owner() Caller { return Caller{Key: s.Key, Token: s.Token} }
 // does not start with "{" is sent as a form; any other body as JSON.
 func (c Caller) Do(t testing.TB, method, url string, body any) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
+	var req *http.Request
+	if s, ok := body.(string); ok {
+		var err error
+		if req, err = http.NewRequest(method, url, strings.NewReader(s)); err != nil {
 			t.Fatal(err)
 		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
+		if s != "" && !strings.HasPrefix(s, "{") {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		} else {
+			req.Header.Set("Content-Type", "application/json")
+		}
+	} else {
+		req = testkit.JSONRequest(t, method, url, body)
 	}
 	if c.Key != "" {
 		req.SetBasicAuth(c.Key, c.Token)
@@ -56,23 +53,10 @@ func (c Caller) Do(t testing.TB, method, url string, body any) (int, []byte) {
 	if c.CSRF != "" {
 		req.Header.Set("X-CSRF-Token", c.CSRF)
 	}
-	if s, ok := body.(string); ok && s != "" && !strings.HasPrefix(s, "{") {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	} else if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
 	for k, v := range c.Header {
 		req.Header[k] = v
 	}
-	resp, err := testkit.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, url, err)
-	}
+	resp, out := testkit.Do(t, req)
 	return resp.StatusCode, out
 }
 

@@ -1,0 +1,164 @@
+package inprocess_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promgate/promgate/internal/inprocess"
+	"github.com/promgate/promgate/internal/panics"
+)
+
+func do(ctx context.Context, t *testing.T, h http.HandlerFunc) (*http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://in.process/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inprocess.New(h).Do(ctx, cancel, req)
+}
+
+// TestDo: small answers come back whole, large ones stream, and a panic
+// before or after the answer is committed comes back as a *panics.Error.
+func TestDo(t *testing.T) {
+	big := strings.Repeat("x", 200<<10)
+	tests := []struct {
+		name       string
+		h          http.HandlerFunc
+		status     int
+		body       string
+		doPanic    bool // Do itself returns the panic
+		readPanics bool // the body's Read does
+	}{
+		{"small", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTeapot)
+			_, _ = io.WriteString(w, `{"a":1}`)
+		}, http.StatusTeapot, `{"a":1}`, false, false},
+		{"no write", func(w http.ResponseWriter, r *http.Request) {}, http.StatusOK, "", false, false},
+		{"large, in pieces", func(w http.ResponseWriter, r *http.Request) {
+			for i := 0; i < len(big); i += 1000 {
+				_, _ = io.WriteString(w, big[i:min(i+1000, len(big))])
+			}
+		}, http.StatusOK, big, false, false},
+		{"large, one write", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, big)
+		}, http.StatusOK, big, false, false},
+		{"panic before anything", func(w http.ResponseWriter, r *http.Request) {
+			panic("boom")
+		}, 0, "", true, false},
+		{"panic after a small write", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "partial")
+			panic("boom")
+		}, 0, "", true, false},
+		{"panic after a flush", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "partial")
+			w.(http.Flusher).Flush()
+			panic("boom")
+		}, http.StatusOK, "partial", false, true},
+		{"panic while streaming", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, big)
+			panic("boom")
+		}, http.StatusOK, big, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := do(context.Background(), t, tt.h)
+			var pe *panics.Error
+			if tt.doPanic {
+				if !errors.As(err, &pe) {
+					t.Fatalf("Do: %v, want a *panics.Error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if tt.readPanics != errors.As(err, &pe) {
+				t.Fatalf("read error %v, want a panic: %v", err, tt.readPanics)
+			}
+			if resp.StatusCode != tt.status || string(body) != tt.body {
+				t.Fatalf("got %d with %d bytes, want %d with %d", resp.StatusCode, len(body), tt.status, len(tt.body))
+			}
+		})
+	}
+}
+
+// TestStreams: a large answer's start reaches the reader while the
+// handler is still writing, and closing the body stops the handler.
+func TestStreams(t *testing.T) {
+	ended := make(chan error, 1)
+	h := func(w http.ResponseWriter, r *http.Request) {
+		chunk := strings.Repeat("y", 32<<10)
+		for {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}
+	resp, err := do(context.Background(), t, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close() // waits for the handler to end
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("handler's write did not fail after Close")
+		}
+	default:
+		t.Fatal("Close returned before the handler ended")
+	}
+}
+
+// TestCancel: the caller's cancel reaches the handler, and Do returns.
+func TestCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	h := func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-r.Context().Done()
+	}
+	go func() { <-started; cancel() }()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := do(ctx, t, h)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Do: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Do did not return after the cancel")
+	}
+}
+
+// TestBuffer: the first status stands and WriteTo sends what was held.
+func TestBuffer(t *testing.T) {
+	b := inprocess.NewBuffer()
+	b.Header().Set("X-A", "1")
+	b.WriteHeader(http.StatusAccepted)
+	b.WriteHeader(http.StatusInternalServerError)
+	_, _ = io.WriteString(b, "hello")
+	out := inprocess.NewBuffer()
+	b.WriteTo(out)
+	if out.Status() != http.StatusAccepted || string(out.Body()) != "hello" || out.Header().Get("X-A") != "1" {
+		t.Fatalf("got %d %q %v", out.Status(), out.Body(), out.Header())
+	}
+	if got := inprocess.NewBuffer().Status(); got != http.StatusOK {
+		t.Fatalf("status of an empty buffer: %d", got)
+	}
+}

@@ -35,6 +35,9 @@ type Info struct {
 	Site string `json:"site,omitempty"`
 	// Embedded is true for promgate's own store.
 	Embedded bool `json:"embedded"`
+	// Writable is true when the data source takes remote_write (the
+	// embedded store, and a remote one with a remote_write URL).
+	Writable bool `json:"writable,omitempty"`
 	// Cache is how the query cache treats this data source.
 	Cache CacheSettings `json:"cache"`
 	// Generation changes whenever the data source's stored settings do:
@@ -75,7 +78,7 @@ type DataSource interface {
 // this process's own, so replicas sharing a Memcached never share its
 // entries.
 func NewEmbedded(s *embedded.Store, cache CacheSettings) *InProcess {
-	return NewInProcess(Info{ID: EmbeddedID, UID: EmbeddedUID, Name: "promgate", Type: "prometheus", URL: "embedded", Env: "local", Embedded: true,
+	return NewInProcess(Info{ID: EmbeddedID, UID: EmbeddedUID, Name: "promgate", Type: "prometheus", URL: "embedded", Env: "local", Embedded: true, Writable: true,
 		Cache: cache, Generation: "embedded-" + rand.Text()},
 		http.HandlerFunc(s.ServeAPI))
 }

@@ -14,6 +14,7 @@ import (
 	"maps"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/promgate/promgate/internal/panics"
@@ -225,14 +226,16 @@ func (b *heldBody) Close() error {
 
 // stream is a committed answer's body: each Read takes what the handler
 // handed over, resuming it for more. mu keeps a Close from another
-// goroutine off the coroutine while a Read runs it.
+// goroutine off the coroutine while a Read runs it; closing tells that
+// Read to stop at once, as a pipe's would.
 type stream struct {
-	mu     sync.Mutex
-	c      *Handler
-	co     *coro // nil once the handler ended and the coroutine went back
-	call   *call
-	cancel context.CancelFunc
-	closed bool
+	mu      sync.Mutex
+	c       *Handler
+	co      *coro // nil once the handler ended and the coroutine went back
+	call    *call
+	cancel  context.CancelFunc
+	closing atomic.Bool
+	closed  bool
 }
 
 func (s *stream) Read(p []byte) (int, error) {
@@ -241,7 +244,7 @@ func (s *stream) Read(p []byte) (int, error) {
 	w := &s.call.w
 	for {
 		switch {
-		case s.closed:
+		case s.closing.Load():
 			return 0, errClosed
 		case len(w.chunk) > 0:
 			n := copy(p, w.chunk)
@@ -269,7 +272,8 @@ func (s *stream) resume() {
 }
 
 func (s *stream) Close() error {
-	s.cancel() // first: a Read running the handler returns sooner
+	s.closing.Store(true)
+	s.cancel() // a Read running the handler returns sooner
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

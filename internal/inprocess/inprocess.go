@@ -97,7 +97,10 @@ func New(h http.Handler) *Handler { return &Handler{h: h} }
 // else from the body's Read, so the reader sees a broken answer, never a
 // clean end. req's context must come from ctx; cancel cancels it. Closing
 // the body cancels it too, makes the handler's further writes fail and
-// waits for the handler to end.
+// waits for the handler to end. A coroutine switch under
+// runtime.LockOSThread stops the process, so neither the caller nor the
+// handler (across a Write or Flush) may hold such a lock; nothing in
+// promgate or Prometheus' handlers takes one.
 func (c *Handler) Do(ctx context.Context, cancel context.CancelFunc, req *http.Request) (*http.Response, error) {
 	call := &call{req: req, w: writer{Buffer: Buffer{header: http.Header{}}}}
 	co := c.coros.get(c.h)

@@ -59,6 +59,7 @@ type dsCmd struct {
 	keyFile        string
 
 	name, url, env, site, uid    string
+	writeURL                     string
 	user, passwordFile           string
 	tokenFile, output            string
 	headers                      headerFlags
@@ -82,6 +83,7 @@ func (cl *cli) addAdminDatasource(admin *kingpin.CmdClause, s *adminStore) {
 	add := cmd.Command("add", "Add a remote data source.")
 	add.Flag("name", "Name of the data source.").Required().StringVar(&c.name)
 	add.Flag("url", "Base URL of the Prometheus API, e.g. http://prometheus:9090 or https://mimir/prometheus.").Required().StringVar(&c.url)
+	add.Flag("write-url", "remote_write URL of the backend, e.g. http://thanos-receive:19291/api/v1/receive or https://mimir/api/v1/push (default: the data source takes no writes).").PlaceHolder("URL").StringVar(&c.writeURL)
 	add.Flag("env", "Environment, e.g. prod.").Required().StringVar(&c.env)
 	add.Flag("site", "Site, e.g. a region or cluster.").StringVar(&c.site)
 	add.Flag("uid", "Uid (default: random).").StringVar(&c.uid)
@@ -163,7 +165,7 @@ func (c *dsCmd) add(ctx context.Context) error {
 	case c.passwordFile != "" && c.user == "":
 		return usageErr("--basic-auth-password-file needs --basic-auth-user")
 	}
-	s := datasource.Settings{UID: c.uid, Name: c.name, URL: c.url, Env: c.env, Site: c.site, Timeout: c.timeout}
+	s := datasource.Settings{UID: c.uid, Name: c.name, URL: c.url, WriteURL: c.writeURL, Env: c.env, Site: c.site, Timeout: c.timeout}
 	s.SetHeaders(c.headers)
 	var password, token, clientSecret, key string
 	var err error
@@ -226,6 +228,9 @@ func (c *dsCmd) add(ctx context.Context) error {
 		return c.writeJSON(mgmtapi.ViewOf(manage.StoredDataSource{Settings: s}, true))
 	}
 	_, err = fmt.Fprintf(c.stdout, "added data source %q: id %d, uid %s\nquery it at /api-server/v1/grafana/api/datasources/proxy/%d/api/v1/query\n", s.Name, s.ID, s.UID, s.ID)
+	if err == nil && s.WriteURL != "" {
+		_, err = fmt.Fprintf(c.stdout, "remote_write to it at /api-server/v1/grafana/api/datasources/proxy/%d/api/v1/write\n", s.ID)
+	}
 	return err
 }
 

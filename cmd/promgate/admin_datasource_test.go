@@ -70,7 +70,8 @@ func TestAdminDatasource(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, errOut, err := adminDS(t, "", "add", "--data-dir", dir, "--name", "mimir", "--url", backend.URL+"/prometheus", "--env", "prod",
-		"--site", "eu-1", "--basic-auth-user", "svc", "--basic-auth-password-file", pwFile, "--header", "X-Scope-OrgID=team-a", "--timeout", "5s", "--output", "json")
+		"--site", "eu-1", "--basic-auth-user", "svc", "--basic-auth-password-file", pwFile, "--header", "X-Scope-OrgID=team-a", "--timeout", "5s", "--output", "json",
+		"--write-url", backend.URL+"/api/v1/push")
 	if err != nil {
 		t.Fatalf("add: %v\n%s", err, errOut)
 	}
@@ -80,7 +81,8 @@ func TestAdminDatasource(t *testing.T) {
 		t.Fatalf("add --output json is not exactly one object: %v\n%s", err, out)
 	}
 	id, uid := added["id"].(float64), added["uid"].(string)
-	if id < 2 || uid == "" || added["hasBasicAuthPassword"] != true || added["timeoutSeconds"] != 5.0 {
+	if id < 2 || uid == "" || added["hasBasicAuthPassword"] != true || added["timeoutSeconds"] != 5.0 ||
+		added["writeUrl"] != backend.URL+"/api/v1/push" || added["writable"] != true {
 		t.Fatalf("added: %s", out)
 	}
 	if strings.Contains(out+errOut, password) {
@@ -178,6 +180,7 @@ func TestAdminDatasourceUsage(t *testing.T) {
 		{"empty password file", []string{"add", "--data-dir", dir, "--name", "a", "--url", "http://x", "--env", "e", "--basic-auth-user", "u", "--basic-auth-password-file", empty}},
 		{"bad header", []string{"add", "--data-dir", dir, "--name", "a", "--url", "http://x", "--env", "e", "--header", "novalue"}},
 		{"forbidden header", []string{"add", "--data-dir", dir, "--name", "a", "--url", "http://x", "--env", "e", "--header", "Authorization=Bearer x"}},
+		{"write url without path", []string{"add", "--data-dir", dir, "--name", "a", "--url", "http://x", "--env", "e", "--write-url", "http://x"}},
 		{"remove without id", []string{"remove", "--data-dir", dir}},
 		{"remove both", []string{"remove", "--data-dir", dir, "--id", "2", "--uid", "x"}},
 		{"remove embedded", []string{"remove", "--data-dir", dir, "--id", "1"}},

@@ -34,6 +34,9 @@ type Info struct {
 	Site string `json:"site,omitempty"`
 	// Embedded is true for promgate's own store.
 	Embedded bool `json:"embedded"`
+	// Writable is true when the data source takes remote_write (the
+	// embedded store, and a remote one with a remote_write URL).
+	Writable bool `json:"writable,omitempty"`
 }
 
 // DataSource answers canonical Prometheus API requests. It is a client:
@@ -55,7 +58,7 @@ type DataSource interface {
 // Prometheus' own API handlers in-process, so the JSON shape, error types
 // and status codes are Prometheus'.
 func NewEmbedded(s *embedded.Store) *InProcess {
-	return NewInProcess(Info{ID: EmbeddedID, UID: EmbeddedUID, Name: "promgate", Type: "prometheus", URL: "embedded", Env: "local", Embedded: true},
+	return NewInProcess(Info{ID: EmbeddedID, UID: EmbeddedUID, Name: "promgate", Type: "prometheus", URL: "embedded", Env: "local", Embedded: true, Writable: true},
 		http.HandlerFunc(s.ServeAPI))
 }
 

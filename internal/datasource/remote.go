@@ -144,13 +144,15 @@ func NewRoundTripper(h config.HTTPClientConfig) (http.RoundTripper, error) {
 
 // Remote is a Prometheus-compatible backend reached over HTTP.
 type Remote struct {
-	fwd     *Forwarder
-	rt      http.RoundTripper
-	rtKey   [sha256.Size]byte
-	info    Info
-	base    *url.URL
-	timeout time.Duration
-	redact  *strings.Replacer // blanks the secrets out of any text we pass on
+	fwd   *Forwarder
+	rt    http.RoundTripper
+	rtKey [sha256.Size]byte
+	info  Info
+	base  *url.URL
+	// writeURL receives remote_write bodies; "": the data source takes none.
+	writeURL string
+	timeout  time.Duration
+	redact   *strings.Replacer // blanks the secrets out of any text we pass on
 }
 
 // NewRemote builds the data source for s (normalized).
@@ -183,12 +185,13 @@ func (f *Forwarder) Test(ctx context.Context, s Settings) (TestResult, error) {
 
 func (f *Forwarder) newRemote(s Settings, base *url.URL, rt http.RoundTripper, key [sha256.Size]byte) *Remote {
 	rm := &Remote{
-		fwd:     f,
-		rt:      rt,
-		rtKey:   key,
-		info:    Info{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", URL: s.URL, Env: s.Env, Site: s.Site},
-		base:    base,
-		timeout: s.Timeout,
+		fwd:      f,
+		rt:       rt,
+		rtKey:    key,
+		info:     Info{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", URL: s.URL, Env: s.Env, Site: s.Site, Writable: s.WriteURL != ""},
+		base:     base,
+		writeURL: s.WriteURL,
+		timeout:  s.Timeout,
 	}
 	if rm.timeout <= 0 {
 		rm.timeout = DefaultTimeout

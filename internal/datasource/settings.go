@@ -37,8 +37,13 @@ type Settings struct {
 	UID  string
 	Name string
 	URL  string // http(s)://host[:port][/prefix], no trailing slash
-	Env  string
-	Site string
+	// WriteURL is where remote_write bodies sent to this data source go
+	// (a Thanos receiver's /api/v1/receive, Mimir's /api/v1/push, a
+	// Prometheus' /api/v1/write), with the same credentials and headers
+	// as reads; "" means the data source takes no writes.
+	WriteURL string
+	Env      string
+	Site     string
 	// HTTP is how promgate reaches the backend, in Prometheus' own terms:
 	// basic auth, a bearer token (Authorization) or OAuth2 client
 	// credentials, TLS with inline PEM (CA, Cert, Key), a proxy URL and
@@ -183,6 +188,12 @@ func (s *Settings) Normalize() error {
 		return err
 	}
 	s.URL = u
+	s.WriteURL = strings.TrimSpace(s.WriteURL)
+	if s.WriteURL != "" {
+		if s.WriteURL, err = NormalizeWriteURL(s.WriteURL); err != nil {
+			return err
+		}
+	}
 	switch {
 	case s.Timeout == 0:
 		s.Timeout = DefaultTimeout
@@ -431,6 +442,44 @@ func NormalizeURL(raw string) (string, error) {
 	return out.String(), nil
 }
 
+// NormalizeWriteURL checks a remote_write URL: as a base URL (http or
+// https, a host, no userinfo, query or fragment, no empty or dot path
+// segments) but with the whole path of the receiving endpoint, which
+// backends name differently (/api/v1/receive, /api/v1/push, /api/v1/write).
+func NormalizeWriteURL(raw string) (string, error) {
+	if len(raw) > maxURLLen || strings.ContainsFunc(raw, isControl) {
+		return "", invalid("writeUrl is too long or has control characters")
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Opaque != "":
+		return "", invalid("writeUrl does not parse") // url.Parse errors quote the input
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", invalid("writeUrl must start with http:// or https://")
+	case u.User != nil:
+		return "", invalid("writeUrl may not contain a user or password: the data source's credentials are sent")
+	case u.Host == "" || u.Hostname() == "":
+		return "", invalid("writeUrl needs a host")
+	case u.RawQuery != "" || u.ForceQuery:
+		return "", invalid("writeUrl may not have a query string")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return "", invalid("writeUrl may not have a fragment")
+	case u.RawPath != "":
+		return "", invalid("writeUrl path may not contain escaped characters")
+	}
+	p := strings.TrimRight(u.Path, "/")
+	if p == "" {
+		return "", invalid("writeUrl needs the receiving path, e.g. http://thanos-receive:19291/api/v1/receive or https://mimir/api/v1/push")
+	}
+	for seg := range strings.SplitSeq(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", invalid("writeUrl path may not contain empty, '.' or '..' segments")
+		}
+	}
+	out := url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host), Path: p}
+	return out.String(), nil
+}
+
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func validUID(s string) bool {
@@ -495,6 +544,10 @@ type sealed struct {
 	TLSServerName string        `json:"tlsServerName,omitempty"`
 	TLSSkipVerify bool          `json:"tlsSkipVerify,omitempty"`
 	ProxyURL      string        `json:"proxyUrl,omitempty"`
+	// WriteURL is sealed too, for more than want of a column: the
+	// credentials are sent there, so only a holder of the key may change
+	// where (as the read URL is bound to them by aad).
+	WriteURL string `json:"writeUrl,omitempty"`
 }
 
 type sealedOAuth2 struct {
@@ -531,6 +584,7 @@ func (c *Codec) ToRow(s Settings) (store.DataSource, error) {
 	if h.ProxyURL.URL != nil {
 		sec.ProxyURL = h.ProxyURL.String()
 	}
+	sec.WriteURL = s.WriteURL
 	if sec == (sealed{}) {
 		return d, nil // nothing to seal: the row reads as it did before
 	}
@@ -585,6 +639,7 @@ func (c *Codec) FromRow(d store.DataSource) (Settings, error) {
 	}
 	s.HTTP.TLSConfig = config.TLSConfig{CA: sec.TLSCACert, Cert: sec.TLSClientCert, Key: config.Secret(sec.TLSClientKey),
 		ServerName: sec.TLSServerName, InsecureSkipVerify: sec.TLSSkipVerify}
+	s.WriteURL = sec.WriteURL
 	if sec.ProxyURL != "" {
 		u, err := url.Parse(sec.ProxyURL)
 		if err != nil {

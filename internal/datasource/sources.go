@@ -193,3 +193,9 @@ func (b *broken) Info() Info { return b.info }
 func (b *broken) Query(context.Context, *promapi.Request) (*http.Response, error) {
 	return nil, &promapi.Error{Status: http.StatusInternalServerError, Type: promapi.ErrInternal, Msg: b.msg}
 }
+
+// Write implements Writer: a data source whose settings cannot be used
+// takes no writes either (500, which senders retry until it is fixed).
+func (b *broken) Write(context.Context, *WriteRequest) (*WriteAnswer, error) {
+	return nil, &promapi.Error{Status: http.StatusInternalServerError, Type: promapi.ErrInternal, Msg: b.msg}
+}

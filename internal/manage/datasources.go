@@ -131,6 +131,9 @@ func (m *Manager) UpdateDataSource(ctx context.Context, actor audit.Actor, s dat
 	if old.URL != s.URL {
 		detail += " url_changed_from=" + old.URL
 	}
+	if old.WriteURL != s.WriteURL {
+		detail += " write_url_changed_from=" + old.WriteURL
+	}
 	if old.BasicAuthPassword() != s.BasicAuthPassword() || old.BearerToken() != s.BearerToken() ||
 		old.OAuth2ClientSecret() != s.OAuth2ClientSecret() || old.HTTP.TLSConfig.Key != s.HTTP.TLSConfig.Key {
 		detail += " secrets_changed"
@@ -172,6 +175,9 @@ func (m *Manager) auditDataSource(ctx context.Context, actor audit.Actor, action
 // describeAuth names the kind of credentials, never their value.
 func describeAuth(s datasource.Settings) string {
 	d := "auth=" + s.AuthKind()
+	if s.WriteURL != "" {
+		d += " write_url=" + s.WriteURL
+	}
 	if s.HTTP.BasicAuth != nil {
 		d += " user=" + s.BasicAuthUser()
 	}

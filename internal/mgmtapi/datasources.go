@@ -37,8 +37,11 @@ type View struct {
 	Env      string `json:"env"`
 	Site     string `json:"site,omitempty"`
 	Embedded bool   `json:"embedded"`
+	// Writable: remote_write can be sent to ProxyPrefix{id}/api/v1/write.
+	Writable bool `json:"writable"`
 
 	URL                   string            `json:"url,omitempty"`
+	WriteURL              string            `json:"writeUrl,omitempty"`
 	BasicAuthUser         string            `json:"basicAuthUser,omitempty"`
 	HasBasicAuthPassword  *bool             `json:"hasBasicAuthPassword,omitempty"`
 	HasBearerToken        *bool             `json:"hasBearerToken,omitempty"`
@@ -61,13 +64,13 @@ type View struct {
 // ViewOf shows a stored data source; full adds what only OWNERs see. Of a
 // secret it shows only whether one is set.
 func ViewOf(s manage.StoredDataSource, full bool) View {
-	v := View{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", Env: s.Env, Site: s.Site}
+	v := View{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", Env: s.Env, Site: s.Site, Writable: s.WriteURL != ""}
 	if !full {
 		return v
 	}
 	hasPW, hasTok, hasCS, hasKey := s.BasicAuthPassword() != "", s.BearerToken() != "", s.OAuth2ClientSecret() != "", s.HTTP.TLSConfig.Key != ""
 	created := s.CreatedAt
-	v.URL, v.BasicAuthUser, v.Headers = s.URL, s.BasicAuthUser(), s.Headers()
+	v.URL, v.WriteURL, v.BasicAuthUser, v.Headers = s.URL, s.WriteURL, s.BasicAuthUser(), s.Headers()
 	v.HasBasicAuthPassword, v.HasBearerToken = &hasPW, &hasTok
 	if o := s.HTTP.OAuth2; o != nil {
 		v.OAuth2ClientID, v.OAuth2TokenURL, v.OAuth2Scopes, v.HasOAuth2ClientSecret = o.ClientID, o.TokenURL, o.Scopes, &hasCS
@@ -89,7 +92,7 @@ func ViewOf(s manage.StoredDataSource, full bool) View {
 }
 
 func embeddedView(info datasource.Info, full bool) View {
-	v := View{ID: info.ID, UID: info.UID, Name: info.Name, Type: "prometheus", Env: info.Env, Site: info.Site, Embedded: true}
+	v := View{ID: info.ID, UID: info.UID, Name: info.Name, Type: "prometheus", Env: info.Env, Site: info.Site, Embedded: true, Writable: true}
 	if full {
 		v.URL = info.URL
 	}
@@ -104,6 +107,7 @@ type Input struct {
 	UID                string            `json:"uid"`
 	Name               string            `json:"name"`
 	URL                string            `json:"url"`
+	WriteURL           string            `json:"writeUrl"`
 	Env                string            `json:"env"`
 	Site               string            `json:"site"`
 	BasicAuthUser      string            `json:"basicAuthUser"`
@@ -132,7 +136,7 @@ func (in Input) givesSecret() bool {
 // Switching the kind of auth drops the other kind's stored secret.
 func (in Input) Apply(base datasource.Settings) (datasource.Settings, error) {
 	s := base
-	s.UID, s.Name, s.URL, s.Env, s.Site = in.UID, in.Name, in.URL, in.Env, in.Site
+	s.UID, s.Name, s.URL, s.WriteURL, s.Env, s.Site = in.UID, in.Name, in.URL, in.WriteURL, in.Env, in.Site
 	pw, tok, cs, key := base.BasicAuthPassword(), base.BearerToken(), base.OAuth2ClientSecret(), string(base.HTTP.TLSConfig.Key)
 	for _, f := range []struct {
 		in  *string
@@ -222,7 +226,9 @@ func (h *api) listDataSources(w http.ResponseWriter, r *http.Request) result {
 		case ok:
 			out = append(out, ViewOf(s, true))
 		case !full:
-			out = append(out, ViewOf(manage.StoredDataSource{Settings: datasource.Settings{ID: in.ID, UID: in.UID, Name: in.Name, Env: in.Env, Site: in.Site}}, false))
+			v := ViewOf(manage.StoredDataSource{Settings: datasource.Settings{ID: in.ID, UID: in.UID, Name: in.Name, Env: in.Env, Site: in.Site}}, false)
+			v.Writable = in.Writable
+			out = append(out, v)
 		}
 	}
 	return result{data: out}

@@ -417,6 +417,9 @@ type endpointJSON struct {
 	Site       string `json:"site,omitempty"`
 	InstantURL string `json:"instantUrl"`
 	RangeURL   string `json:"rangeUrl"`
+	// WriteURL is where remote_write to the data source goes; only for
+	// data sources that take it.
+	WriteURL string `json:"writeUrl,omitempty"`
 }
 
 // baseURL is where callers reach this server: the configured external URL,
@@ -446,10 +449,14 @@ func (h *api) endpoints(w http.ResponseWriter, r *http.Request) result {
 	out := []endpointJSON{}
 	for _, ds := range dss {
 		api := fmt.Sprintf("%s/api-server/v1/grafana/api/datasources/proxy/%d/api/v1", base, ds.ID)
-		out = append(out, endpointJSON{
+		ep := endpointJSON{
 			ID: ds.ID, UID: ds.UID, Name: ds.Name, Type: ds.Type, Env: ds.Env, Site: ds.Site,
 			InstantURL: api + "/query", RangeURL: api + "/query_range",
-		})
+		}
+		if ds.Writable {
+			ep.WriteURL = api + "/write"
+		}
+		out = append(out, ep)
 	}
 	return result{data: out}
 }

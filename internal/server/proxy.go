@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,64 +228,4 @@ func (s *Server) serveDataSourceList(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
-}
-
-func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		promapi.WriteError(w, http.StatusMethodNotAllowed, promapi.ErrBadData, "remote_write takes POST")
-		return
-	}
-	p := access.PrincipalFrom(r.Context())
-	if !p.Can(access.ActionWrite) {
-		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not write: it needs the write scope and role EDITOR or OWNER")
-		return
-	}
-	if !p.MayUseDataSource(datasource.EmbeddedID) {
-		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "this credential may not use the embedded data source")
-		return
-	}
-	policy, err := p.Policy()
-	if err != nil {
-		promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden, "credential label selector is invalid")
-		return
-	}
-	msgType, err := decideWrite(r.Header)
-	if err != nil {
-		promapi.WriteRequestError(w, err)
-		return
-	}
-	// The receiver reads whole bodies into memory: bound them.
-	body, err := io.ReadAll(io.LimitReader(r.Body, s.opts.MaxWriteBytes+1))
-	if err != nil {
-		promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, "read remote_write body: "+err.Error())
-		return
-	}
-	if int64(len(body)) > s.opts.MaxWriteBytes {
-		promapi.WriteError(w, http.StatusRequestEntityTooLarge, promapi.ErrBadData,
-			fmt.Sprintf("remote_write body is larger than the limit of %d bytes", s.opts.MaxWriteBytes))
-		return
-	}
-	if err := checkWriteBody(body); err != nil {
-		promapi.WriteRequestError(w, err)
-		return
-	}
-	if policy != nil {
-		outside, err := seriesOutside(msgType, body, policy)
-		if err != nil {
-			promapi.WriteError(w, http.StatusBadRequest, promapi.ErrBadData, err.Error())
-			return
-		}
-		if outside > 0 {
-			promapi.WriteError(w, http.StatusForbidden, promapi.ErrForbidden,
-				fmt.Sprintf("%d series fall outside this credential's selector %s; nothing was written", outside, policy))
-			return
-		}
-	}
-	// The receiver reads exactly what was decided and checked here.
-	r.Header.Set("Content-Type", canonicalContentType(msgType))
-	r.Header.Set("Content-Encoding", "snappy")
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	s.opts.Write.ServeHTTP(w, r)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,9 @@ type Server struct {
 	admission    *admission
 	queryMetrics *queryMetrics
 	panics       prometheus.Counter
+	// decodeBufs are the buffers label-limited remote_write bodies are
+	// decompressed into (*[]byte).
+	decodeBufs sync.Pool
 }
 
 // New builds the handler.
@@ -85,7 +89,12 @@ func New(opts Options) *Server {
 	proxy := s.metrics.instrument("proxy", s.rateLimit(http.HandlerFunc(s.serveProxy)))
 	m.Handle(ProxyPrefix, opts.Auth.Require(true)(proxy))
 	m.Handle("GET /api-server/v1/grafana/api/datasources", opts.Auth.Require(true)(s.metrics.instrument("datasources", http.HandlerFunc(s.serveDataSourceList))))
+	// remote_write: never with the session cookie (a page could post
+	// across sites), only with a credential.
 	m.Handle("/api/v1/write", opts.Auth.Require(false)(s.metrics.instrument("write", s.rateLimit(http.HandlerFunc(s.serveWrite)))))
+	dsWrite := opts.Auth.Require(false)(s.metrics.instrument("write", s.rateLimit(http.HandlerFunc(s.serveDataSourceWrite))))
+	m.Handle(ProxyPrefix+"{id}/api/v1/write", dsWrite)
+	m.Handle(ProxyPrefix+"uid/{uid}/api/v1/write", dsWrite)
 	// Prometheus' read API lives under the data source proxy; whoever asks
 	// for it at the root, as of a Prometheus, is told where.
 	m.Handle("/api/v1/", s.metrics.instrument("web", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -1,5 +1,5 @@
 // Package testpeer is how tests say that a real peer they need (PostgreSQL,
-// a Prometheus or promtool binary, Chromium, Python with requests) is
+// a Prometheus, promtool or Thanos binary, Chromium, Python with requests) is
 // missing. Locally such a test skips; under CI=true it fails, so CI cannot
 // pass without having run it. Each skip is also appended to the file named
 // by PROMGATE_TEST_PEER_LOG, which test.sh sets, so that one line at the end
@@ -22,6 +22,7 @@ const EnvLog = "PROMGATE_TEST_PEER_LOG"
 const (
 	PostgreSQL = "postgresql"
 	Prometheus = "prometheus"
+	Thanos     = "thanos"
 	Promtool   = "promtool"
 	Chromium   = "chromium"
 	PythonReq  = "python3-requests"

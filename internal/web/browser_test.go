@@ -393,6 +393,8 @@ func TestBrowser(t *testing.T) {
 				chromedp.Click(chromedp.CSS("#ds-add-open")),
 				chromedp.SendKeys(chromedp.CSS("#ds-name"), "loopback"),
 				chromedp.SendKeys(chromedp.CSS("#ds-url"), s.URL+"/api-server/v1/grafana/api/datasources/proxy/1"),
+				// Writable through promgate's own embedded write path.
+				chromedp.SendKeys(chromedp.CSS("#ds-write-url"), s.URL+"/api-server/v1/grafana/api/datasources/proxy/1/api/v1/write"),
 				chromedp.SendKeys(chromedp.CSS("#ds-env"), "test"),
 				chromedp.SetValue(chromedp.CSS("#ds-auth"), "basic"),
 				chromedp.Evaluate[chromedp.Void](`document.querySelector('#ds-auth').dispatchEvent(new Event('change'))`),
@@ -422,7 +424,7 @@ func TestBrowser(t *testing.T) {
 			}
 			b.open("/datasources")
 			row := b.text(`#ds-table tbody tr:last-child`)
-			if !strings.Contains(row, "loopback") || !strings.Contains(row, "password set") {
+			if !strings.Contains(row, "loopback") || !strings.Contains(row, "password set") || !strings.Contains(row, "remote_write: "+s.URL+"/api-server/v1/grafana/api/datasources/proxy/1/api/v1/write") {
 				t.Errorf("new data source row %q", row)
 			}
 			if b.eval(fmt.Sprintf(`document.documentElement.outerHTML.includes(%q)`, s.Token)) {

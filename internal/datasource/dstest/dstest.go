@@ -59,28 +59,38 @@ func StartPrometheusTLS(ctx context.Context, bin, dir string, t TLS) (*Prometheu
 		return nil, fmt.Errorf("write prometheus web config: %w", err)
 	}
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: t.Client}}
-	return start(ctx, bin, dir, "https", client, "--web.config.file="+webFile)
+	return start(ctx, bin, dir, "https", client, nil, "--web.config.file="+webFile)
 }
 
 // StartPrometheus starts bin with its data under dir, remote_write
 // receiving on, no scrape targets, and waits until it is ready.
 func StartPrometheus(ctx context.Context, bin, dir string) (*Prometheus, error) {
-	return start(ctx, bin, dir, "http", &http.Client{Timeout: 2 * time.Second})
+	return start(ctx, bin, dir, "http", &http.Client{Timeout: 2 * time.Second}, nil)
 }
 
-func start(ctx context.Context, bin, dir, scheme string, client *http.Client, extraArgs ...string) (*Prometheus, error) {
+// StartPrometheusConfig is StartPrometheus with the configuration file
+// config returns for the address Prometheus listens on (so that it can
+// scrape itself), e.g. scrape configs and a remote_write.
+func StartPrometheusConfig(ctx context.Context, bin, dir string, config func(addr string) string) (*Prometheus, error) {
+	return start(ctx, bin, dir, "http", &http.Client{Timeout: 2 * time.Second}, config)
+}
+
+func start(ctx context.Context, bin, dir, scheme string, client *http.Client, config func(addr string) string, extraArgs ...string) (*Prometheus, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("prometheus dir: %w", err)
 	}
-	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1h\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("write prometheus config: %w", err)
+	if config == nil {
+		config = func(string) string { return "global:\n  scrape_interval: 1h\n" }
 	}
+	cfg := filepath.Join(dir, "prometheus.yml")
 	var lastErr error
 	for range 3 { // a free port can be taken between probing and use
 		addr, err := freeAddr()
 		if err != nil {
 			return nil, err
+		}
+		if err := os.WriteFile(cfg, []byte(config(addr)), 0o600); err != nil {
+			return nil, fmt.Errorf("write prometheus config: %w", err)
 		}
 		p := &Prometheus{URL: scheme + "://" + addr, done: make(chan error, 1), logs: &bytes.Buffer{}, client: client}
 		args := append([]string{"--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),

@@ -741,7 +741,8 @@
         el('td', {}, String(d.id)),
         el('td', { class: 'nowrap' }, d.name, d.embedded ? el('span', { class: 'badge good' }, 'embedded') : null,
           d.problem ? el('span', { class: 'badge bad block' }, d.problem) : null),
-        el('td', {}, d.embedded ? 'built in' : d.url ? el('code', { class: 'wrap' }, d.url) : '—'),
+        el('td', {}, d.embedded ? 'built in' : d.url ? el('code', { class: 'wrap' }, d.url) : '—',
+          d.writeUrl ? el('span', { class: 'block' }, 'remote_write: ', el('code', { class: 'wrap' }, d.writeUrl)) : null),
         el('td', {}, d.env || '—'),
         el('td', {}, d.site || '—'),
         el('td', {}, authText(d)),
@@ -762,9 +763,10 @@
   // the secret of an auth kind no longer chosen is removed with "".
   function dataSourceInput(editing) {
     const v = (id) => $('#' + id).value.trim();
-    const body = { name: v('ds-name'), url: v('ds-url'), env: v('ds-env'), site: v('ds-site') };
+    const body = { name: v('ds-name'), url: v('ds-url'), writeUrl: v('ds-write-url'), env: v('ds-env'), site: v('ds-site') };
     if (!body.name) throw new Error('Give the data source a name.');
     if (!/^https?:\/\/./.test(body.url)) throw new Error('The URL must start with http:// or https://.');
+    if (body.writeUrl && !/^https?:\/\/./.test(body.writeUrl)) throw new Error('The remote_write URL must start with http:// or https://.');
     if (!body.env) throw new Error('Env is required (for example dev, stage or prod).');
     const auth = $('#ds-auth').value;
     if (auth === 'basic') {
@@ -918,6 +920,7 @@
       setMode(d);
       $('#ds-name').value = d.name || '';
       $('#ds-url').value = d.url || '';
+      $('#ds-write-url').value = d.writeUrl || '';
       $('#ds-env').value = d.env || '';
       $('#ds-site').value = d.site || '';
       $('#ds-timeout').value = d.timeoutSeconds ? String(d.timeoutSeconds) : '';

@@ -68,6 +68,7 @@ type dsCmd struct {
 	caFile, certFile, tlsKeyFile string
 	serverName, proxyURL         string
 	insecureSkipVerify           bool
+	noCache, noStepAlign         bool
 	timeout                      time.Duration
 	id                           int64
 }
@@ -102,6 +103,8 @@ func (cl *cli) addAdminDatasource(admin *kingpin.CmdClause, s *adminStore) {
 	add.Flag("proxy-url", "HTTP(S) or SOCKS5 proxy to reach the backend through (default: HTTPS_PROXY/HTTP_PROXY from the environment).").StringVar(&c.proxyURL)
 	add.Flag("header", "Extra header K=V sent to the backend, e.g. X-Scope-OrgID=tenant (repeatable).").PlaceHolder("K=V").SetValue(c.headers)
 	add.Flag("timeout", "Time a request to the backend may take.").Default(datasource.DefaultTimeout.String()).DurationVar(&c.timeout)
+	add.Flag("no-query-cache", "Send every query to the backend as it is: no results cache, splitting or step alignment.").BoolVar(&c.noCache)
+	add.Flag("no-step-align", "Keep range queries' start and end as asked instead of rounding them down to the step (the query cache still splits and caches them).").BoolVar(&c.noStepAlign)
 	output(add)
 	output(cmd.Command("list", "List data sources."))
 	for _, name := range []string{"test", "remove"} {
@@ -165,7 +168,8 @@ func (c *dsCmd) add(ctx context.Context) error {
 	case c.passwordFile != "" && c.user == "":
 		return usageErr("--basic-auth-password-file needs --basic-auth-user")
 	}
-	s := datasource.Settings{UID: c.uid, Name: c.name, URL: c.url, WriteURL: c.writeURL, Env: c.env, Site: c.site, Timeout: c.timeout}
+	s := datasource.Settings{UID: c.uid, Name: c.name, URL: c.url, WriteURL: c.writeURL, Env: c.env, Site: c.site, Timeout: c.timeout,
+		Cache: datasource.CacheSettings{Disabled: c.noCache, NoStepAlign: c.noStepAlign}}
 	s.SetHeaders(c.headers)
 	var password, token, clientSecret, key string
 	var err error

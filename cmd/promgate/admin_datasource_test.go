@@ -112,9 +112,16 @@ func TestAdminDatasource(t *testing.T) {
 	}
 
 	// Bearer token from stdin.
-	out, errOut, err = adminDS(t, "tok-from-stdin\n", "add", "--data-dir", dir, "--name", "thanos", "--url", backend.URL, "--env", "stage", "--bearer-token-file", "-", "--output", "json")
+	out, errOut, err = adminDS(t, "tok-from-stdin\n", "add", "--data-dir", dir, "--name", "thanos", "--url", backend.URL, "--env", "stage", "--bearer-token-file", "-",
+		"--no-step-align", "--output", "json")
 	if err != nil {
 		t.Fatalf("add bearer: %v\n%s", err, errOut)
+	}
+	var dsView struct {
+		Cache struct{ Disabled, NoStepAlign bool }
+	}
+	if err := json.Unmarshal([]byte(out), &dsView); err != nil || dsView.Cache.Disabled || !dsView.Cache.NoStepAlign {
+		t.Fatalf("--no-step-align not in the query cache settings (%v): %s", err, out)
 	}
 	var bearer map[string]any
 	_ = json.Unmarshal([]byte(out), &bearer)

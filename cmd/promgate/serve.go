@@ -20,6 +20,7 @@ import (
 	"github.com/promgate/promgate/internal/app"
 	"github.com/promgate/promgate/internal/auth"
 	"github.com/promgate/promgate/internal/config"
+	"github.com/promgate/promgate/internal/querycache"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/webconfig"
 )
@@ -38,6 +39,13 @@ type serveFlags struct {
 	evalInterval                                       time.Duration
 	log                                                promslog.Config
 	shutdownTimeout                                    time.Duration
+
+	queryCache                           bool
+	queryCacheMaxBytes                   int64
+	queryCacheMemcached                  string
+	queryCacheSplit, queryCacheFreshness time.Duration
+	queryCacheParallel                   int
+	queryCacheEmbeddedAlign              bool
 
 	webConfigFile                  string
 	authMaxFailures                int
@@ -91,6 +99,13 @@ func (c *cli) addServe() {
 	flag("auth.max-failures", "Failed authentications of one credential key or login from one address within --auth.failure-window before further ones are refused (10x that from all addresses; that many distinct failing keys or logins from one address); a credential that worked in the last 24h is never refused.").Default(strconv.Itoa(auth.DefaultMaxFailures)).IntVar(&f.authMaxFailures)
 	flag("auth.failure-window", "Window in which failed authentications are counted.").Default(auth.DefaultFailureWindow.String()).DurationVar(&f.authFailureWindow)
 	flag("auth.lockout", "How long refused authentication attempts stay refused (429 with Retry-After).").Default(auth.DefaultLockout.String()).DurationVar(&f.authLockout)
+	flag("query-cache.enabled", "Answer query_range (split, step-aligned) and old instant queries through the results cache; a data source can turn it off in its settings (--no-query-cache.enabled: off everywhere).").Default("true").BoolVar(&f.queryCache)
+	flag("query-cache.max-bytes", "Size bound of the in-memory results cache in bytes (not used with --query-cache.memcached).").Default(strconv.Itoa(querycache.DefaultMaxBytes)).Int64Var(&f.queryCacheMaxBytes)
+	flag("query-cache.memcached", "host:port[,host:port...] of Memcached servers to keep the results cache in, shared by replicas (default: in memory).").PlaceHolder("HOST:PORT,...").StringVar(&f.queryCacheMemcached)
+	flag("query-cache.split-interval", "Range queries are cut at multiples of this interval; each part is cached and fetched on its own.").Default(querycache.DefaultSplitInterval.String()).DurationVar(&f.queryCacheSplit)
+	flag("query-cache.freshness", "Results for steps newer than this are never cached (data may still arrive).").Default(querycache.DefaultFreshness.String()).DurationVar(&f.queryCacheFreshness)
+	flag("query-cache.max-parallel", "Backend requests one range query may run at once.").Default(strconv.Itoa(querycache.DefaultMaxParallel)).IntVar(&f.queryCacheParallel)
+	flag("query-cache.embedded-step-align", "Round range queries on the embedded store down to a multiple of their step (remote data sources have this in their settings).").Default("true").BoolVar(&f.queryCacheEmbeddedAlign)
 	// promslog's names, help and values, as every Prometheus server has.
 	f.log.Level, f.log.Format = promslog.NewLevel(), promslog.NewFormat()
 	flag(promslogflag.LevelFlagName, promslogflag.LevelFlagHelp).Default("info").HintOptions(promslog.LevelFlagOptions...).SetValue(f.log.Level)
@@ -110,6 +125,9 @@ func (f *serveFlags) check() error {
 	}
 	if f.authMaxFailures < 1 || f.authFailureWindow <= 0 || f.authLockout <= 0 {
 		return usageError{"--auth.max-failures must be at least 1, --auth.failure-window and --auth.lockout positive"}
+	}
+	if f.queryCacheSplit < time.Minute || f.queryCacheFreshness < 0 || f.queryCacheParallel < 1 || f.queryCacheMaxBytes <= 0 {
+		return usageError{"--query-cache.split-interval must be at least 1m, --query-cache.freshness not negative, --query-cache.max-parallel and --query-cache.max-bytes positive"}
 	}
 	if f.evalInterval < time.Millisecond {
 		return usageError{fmt.Sprintf("--query.default-evaluation-interval must be at least 1ms, got %s", f.evalInterval)}
@@ -198,6 +216,12 @@ func (c *cli) runServe(ctx context.Context, f *serveFlags) error {
 		OIDC:              f.oidc,
 		Version:           version,
 		Logger:            logger,
+
+		QueryCache: app.QueryCacheConfig{
+			Disabled: !f.queryCache, MaxBytes: f.queryCacheMaxBytes, Memcached: f.queryCacheMemcached,
+			SplitInterval: f.queryCacheSplit, Freshness: f.queryCacheFreshness, MaxParallel: f.queryCacheParallel,
+			EmbeddedNoStepAlign: !f.queryCacheEmbeddedAlign,
+		},
 
 		SelfScrapeInProcess: web.File != "",
 	})

@@ -30,6 +30,7 @@ import (
 	"github.com/promgate/promgate/internal/manage"
 	"github.com/promgate/promgate/internal/mgmtapi"
 	"github.com/promgate/promgate/internal/oidc"
+	"github.com/promgate/promgate/internal/querycache"
 	"github.com/promgate/promgate/internal/ratelog"
 	"github.com/promgate/promgate/internal/server"
 	"github.com/promgate/promgate/internal/store"
@@ -71,6 +72,10 @@ type Config struct {
 	Version string
 	Logger  *slog.Logger
 
+	// QueryCache configures the query frontend in front of every data
+	// source.
+	QueryCache QueryCacheConfig
+
 	// SelfScrapeInProcess makes the self-scrape call our /metrics handler
 	// directly instead of through the listener, which may need TLS or a
 	// client certificate the scraper does not hold (--web.config.file).
@@ -87,6 +92,22 @@ type CallerLimits struct {
 	QueueTimeout   time.Duration
 }
 
+// QueryCacheConfig configures internal/querycache; zero values take its
+// defaults.
+type QueryCacheConfig struct {
+	Disabled bool
+	// MaxBytes bounds the in-memory cache.
+	MaxBytes int64
+	// Memcached is host:port[,host:port...]; empty: in memory.
+	Memcached     string
+	SplitInterval time.Duration
+	Freshness     time.Duration
+	MaxParallel   int
+	// EmbeddedNoStepAlign turns step alignment off for the embedded store
+	// (remote data sources have it in their settings).
+	EmbeddedNoStepAlign bool
+}
+
 // App is a running promgate, minus its listener.
 type App struct {
 	cfg      Config
@@ -98,7 +119,9 @@ type App struct {
 	Manage   *manage.Manager // changes users, credentials and data sources
 	Sources  *datasource.Registry
 	OIDC     *oidc.Set // the configured OpenID Connect providers (maybe none)
-	Handler  http.Handler
+	// QueryCache is nil when the query cache is off.
+	QueryCache *querycache.Frontend
+	Handler    http.Handler
 
 	stopScrape context.CancelFunc
 	// scraped turns true after the first self-scrape, so /-/ready means
@@ -203,6 +226,10 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err := a.Manage.EnsureInitialOwner(ctx, cfg.DataDir, cfg.OwnerPassword); err != nil {
 		return nil, fmt.Errorf("create initial owner: %w", err)
 	}
+	if a.QueryCache, err = newQueryCache(cfg, a.Registry); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.QueryCache.Close)
 	mgmt := mgmtapi.New(mgmtapi.Options{
 		Store:         a.Store,
 		Auth:          a.Auth,
@@ -231,10 +258,41 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Ready:             a.ready,
 		RatePerCredential: cfg.RatePerCredential,
 		Queries:           queryLimits(cfg),
+		QueryCache:        a.QueryCache,
 		Web:               web.New(web.Options{Logger: cfg.Logger, Version: cfg.Version, SignIn: links, PasswordLoginDisabled: providers.PasswordLoginDisabled}),
 		SignIn:            signIn,
 	})
 	return a, nil
+}
+
+// newQueryCache builds the query frontend: nil when it is off.
+func newQueryCache(cfg Config, reg prometheus.Registerer) (*querycache.Frontend, error) {
+	qc := cfg.QueryCache
+	if qc.Disabled {
+		return nil, nil
+	}
+	var st querycache.Store
+	if qc.Memcached != "" {
+		mc, err := querycache.NewMemcached(qc.Memcached, time.Second, 7*24*time.Hour)
+		if err != nil {
+			return nil, fmt.Errorf("query cache: %w (check --query-cache.memcached)", err)
+		}
+		st = mc
+	} else {
+		maxBytes := qc.MaxBytes
+		if maxBytes == 0 {
+			maxBytes = querycache.DefaultMaxBytes
+		}
+		m, err := querycache.NewMemory(maxBytes)
+		if err != nil {
+			return nil, fmt.Errorf("%w (check --query-cache.max-bytes)", err)
+		}
+		st = m
+	}
+	return querycache.New(querycache.Config{
+		Store: st, SplitInterval: qc.SplitInterval, Freshness: qc.Freshness, MaxParallel: qc.MaxParallel,
+		Registerer: reg, Logger: cfg.Logger,
+	})
 }
 
 func queryLimits(cfg Config) server.QueryLimits {
@@ -351,7 +409,7 @@ func (a *App) dataSources(ctx context.Context, cfg Config) error {
 	fwd := datasource.NewForwarder(a.logger, cfg.Version)
 	a.closers = append(a.closers, fwd.Close)
 	remotes := datasource.NewSources(datasource.SourcesOptions{Store: a.Store, Codec: codec, Forwarder: fwd, Logger: a.logger, Generation: a.Auth.Generation})
-	embeddedDS := datasource.NewEmbedded(a.TSDB)
+	embeddedDS := datasource.NewEmbedded(a.TSDB, datasource.CacheSettings{Disabled: cfg.QueryCache.Disabled, NoStepAlign: cfg.QueryCache.EmbeddedNoStepAlign})
 	a.Sources = datasource.NewRegistry(embeddedDS, remotes)
 	a.Manage = manage.New(manage.Options{
 		Store: a.Store, Logger: a.logger, AccessChanged: a.Auth.Invalidate,

@@ -4,6 +4,7 @@ package datasource
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -37,6 +38,21 @@ type Info struct {
 	// Writable is true when the data source takes remote_write (the
 	// embedded store, and a remote one with a remote_write URL).
 	Writable bool `json:"writable,omitempty"`
+	// Cache is how the query cache treats this data source.
+	Cache CacheSettings `json:"cache"`
+	// Generation changes whenever the data source's stored settings do:
+	// the query cache keys its entries by it, so a change empties them.
+	Generation string `json:"-"`
+}
+
+// CacheSettings are a data source's query cache settings; the zero value
+// is the default (cached, step-aligned).
+type CacheSettings struct {
+	// Disabled sends every query to the backend as it is.
+	Disabled bool `json:"disabled"`
+	// NoStepAlign keeps a range query's start and end as asked instead of
+	// rounding them down to a multiple of the step (as Grafana does).
+	NoStepAlign bool `json:"noStepAlign"`
 }
 
 // DataSource answers canonical Prometheus API requests. It is a client:
@@ -57,8 +73,13 @@ type DataSource interface {
 // NewEmbedded is data source 1: the embedded store, answered by
 // Prometheus' own API handlers in-process, so the JSON shape, error types
 // and status codes are Prometheus'.
-func NewEmbedded(s *embedded.Store) *InProcess {
-	return NewInProcess(Info{ID: EmbeddedID, UID: EmbeddedUID, Name: "promgate", Type: "prometheus", URL: "embedded", Env: "local", Embedded: true, Writable: true},
+//
+// Its cache generation is new on every start: the embedded store's data is
+// this process's own, so replicas sharing a Memcached never share its
+// entries.
+func NewEmbedded(s *embedded.Store, cache CacheSettings) *InProcess {
+	return NewInProcess(Info{ID: EmbeddedID, UID: EmbeddedUID, Name: "promgate", Type: "prometheus", URL: "embedded", Env: "local", Embedded: true, Writable: true,
+		Cache: cache, Generation: "embedded-" + rand.Text()},
 		http.HandlerFunc(s.ServeAPI))
 }
 

@@ -188,7 +188,7 @@ func (f *Forwarder) newRemote(s Settings, base *url.URL, rt http.RoundTripper, k
 		fwd:      f,
 		rt:       rt,
 		rtKey:    key,
-		info:     Info{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", URL: s.URL, Env: s.Env, Site: s.Site, Writable: s.WriteURL != ""},
+		info:     Info{ID: s.ID, UID: s.UID, Name: s.Name, Type: "prometheus", URL: s.URL, Env: s.Env, Site: s.Site, Writable: s.WriteURL != "", Cache: s.Cache},
 		base:     base,
 		writeURL: s.WriteURL,
 		timeout:  s.Timeout,

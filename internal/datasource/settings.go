@@ -52,6 +52,8 @@ type Settings struct {
 	HTTP      config.HTTPClientConfig
 	Timeout   time.Duration
 	CreatedAt time.Time
+	// Cache is how the query cache treats this data source.
+	Cache CacheSettings
 }
 
 // BasicAuthUser is the basic auth user ("" without basic auth).
@@ -548,6 +550,9 @@ type sealed struct {
 	// credentials are sent there, so only a holder of the key may change
 	// where (as the read URL is bound to them by aad).
 	WriteURL string `json:"writeUrl,omitempty"`
+	// The query cache settings, here for want of columns too.
+	CacheDisabled bool `json:"cacheDisabled,omitempty"`
+	NoStepAlign   bool `json:"noStepAlign,omitempty"`
 }
 
 type sealedOAuth2 struct {
@@ -577,6 +582,7 @@ func (c *Codec) ToRow(s Settings) (store.DataSource, error) {
 		BasicAuthPassword: s.BasicAuthPassword(), BearerToken: s.BearerToken(), OAuth2ClientSecret: s.OAuth2ClientSecret(),
 		TLSClientKey: string(h.TLSConfig.Key), TLSCACert: h.TLSConfig.CA, TLSClientCert: h.TLSConfig.Cert,
 		TLSServerName: h.TLSConfig.ServerName, TLSSkipVerify: h.TLSConfig.InsecureSkipVerify,
+		CacheDisabled: s.Cache.Disabled, NoStepAlign: s.Cache.NoStepAlign,
 	}
 	if h.OAuth2 != nil {
 		sec.OAuth2 = &sealedOAuth2{ClientID: h.OAuth2.ClientID, TokenURL: h.OAuth2.TokenURL, Scopes: h.OAuth2.Scopes}
@@ -637,6 +643,7 @@ func (c *Codec) FromRow(d store.DataSource) (Settings, error) {
 		s.HTTP.OAuth2 = &config.OAuth2{ClientID: sec.OAuth2.ClientID, ClientSecret: config.Secret(sec.OAuth2ClientSecret),
 			TokenURL: sec.OAuth2.TokenURL, Scopes: sec.OAuth2.Scopes}
 	}
+	s.Cache = CacheSettings{Disabled: sec.CacheDisabled, NoStepAlign: sec.NoStepAlign}
 	s.HTTP.TLSConfig = config.TLSConfig{CA: sec.TLSCACert, Cert: sec.TLSClientCert, Key: config.Secret(sec.TLSClientKey),
 		ServerName: sec.TLSServerName, InsecureSkipVerify: sec.TLSSkipVerify}
 	s.WriteURL = sec.WriteURL

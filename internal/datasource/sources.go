@@ -3,10 +3,12 @@ package datasource
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -164,6 +166,7 @@ func (s *Sources) build(row store.DataSource) DataSource {
 	if err == nil {
 		var rm *Remote
 		if rm, err = s.fwd.NewRemote(set); err == nil {
+			rm.info.Generation = rowGeneration(row)
 			return rm
 		}
 	}
@@ -179,6 +182,21 @@ func (s *Sources) build(row store.DataSource) DataSource {
 		msg = fmt.Sprintf("data source %q cannot be used: its stored HTTP client settings do not work; save them again", row.Name)
 	}
 	return &broken{info: info, msg: msg}
+}
+
+// rowGeneration digests a stored row: any saved change gives a new value
+// (sealed settings are sealed with a fresh nonce on every save), the same
+// on every replica, and nothing of the secrets can be read back from it.
+func rowGeneration(row store.DataSource) string {
+	h := sha256.New()
+	headers := make([]string, 0, len(row.Headers))
+	for k, v := range row.Headers {
+		headers = append(headers, k+"\x00"+v)
+	}
+	slices.Sort(headers)
+	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%s\x00%s\x00%d\x00%q\x00", row.ID, row.UID, row.URL, row.BasicAuthUser, row.Type, row.Timeout, headers)
+	h.Write(row.Secrets)
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // broken is a data source whose settings cannot be used.

@@ -3,6 +3,7 @@ package inprocess_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -160,5 +161,118 @@ func TestBuffer(t *testing.T) {
 	}
 	if got := inprocess.NewBuffer().Status(); got != http.StatusOK {
 		t.Fatalf("status of an empty buffer: %d", got)
+	}
+}
+
+// TestReuse: one Handler answers requests from several goroutines at once
+// on its reused coroutines, and one left by a panic, a body closed while
+// the handler still wrote or a flushed answer serves the next request
+// whole.
+func TestReuse(t *testing.T) {
+	big := strings.Repeat("z", 100<<10)
+	h := inprocess.New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("k") {
+		case "panic":
+			panic("boom")
+		case "endless":
+			for {
+				if _, err := io.WriteString(w, big); err != nil {
+					return
+				}
+			}
+		case "flushed":
+			_, _ = io.WriteString(w, "a")
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, "b")
+		default:
+			_, _ = io.WriteString(w, r.URL.Query().Get("k"))
+		}
+	}))
+	get := func(k string) (string, error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://in.process/x?k="+k, nil)
+		if err != nil {
+			cancel()
+			return "", err
+		}
+		resp, err := h.Do(ctx, cancel, req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		if k == "endless" {
+			_, err := io.ReadFull(resp.Body, make([]byte, 300<<10))
+			return "", err // Close stops the handler
+		}
+		body, err := io.ReadAll(resp.Body)
+		return string(body), err
+	}
+	const workers, rounds = 4, 50
+	errc := make(chan error, workers)
+	for g := range workers {
+		go func() {
+			for i := range rounds {
+				var pe *panics.Error
+				if _, err := get("panic"); !errors.As(err, &pe) {
+					errc <- fmt.Errorf("panic: got %v", err)
+					return
+				}
+				if _, err := get("endless"); err != nil {
+					errc <- fmt.Errorf("endless: %w", err)
+					return
+				}
+				if body, err := get("flushed"); err != nil || body != "ab" {
+					errc <- fmt.Errorf("flushed: %q, %v", body, err)
+					return
+				}
+				want := fmt.Sprintf("g%di%d", g, i)
+				if body, err := get(want); err != nil || body != want {
+					errc <- fmt.Errorf("got %q, %v, want %q", body, err, want)
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range workers {
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("requests did not end")
+		}
+	}
+}
+
+// TestCloseDuringRead: a Close from another goroutine while a Read waits
+// for the handler cancels the handler, and both return.
+func TestCloseDuringRead(t *testing.T) {
+	waiting := make(chan struct{})
+	h := func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "x")
+		w.(http.Flusher).Flush()
+		close(waiting)
+		<-r.Context().Done() // the reader's next Read waits here
+		_, _ = io.WriteString(w, "y")
+	}
+	resp, err := do(context.Background(), t, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { <-waiting; _ = resp.Body.Close() }()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("read ended cleanly after Close")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read did not return after Close")
 	}
 }

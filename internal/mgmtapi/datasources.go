@@ -39,6 +39,9 @@ type View struct {
 	Embedded bool   `json:"embedded"`
 	// Writable: remote_write can be sent to ProxyPrefix{id}/api/v1/write.
 	Writable bool `json:"writable"`
+	// Cache is the query cache's settings (for the embedded store, from
+	// the serve flags).
+	Cache *datasource.CacheSettings `json:"cache,omitempty"`
 
 	URL                   string            `json:"url,omitempty"`
 	WriteURL              string            `json:"writeUrl,omitempty"`
@@ -85,6 +88,8 @@ func ViewOf(s manage.StoredDataSource, full bool) View {
 	}
 	v.TimeoutSeconds = s.Timeout.Seconds()
 	v.CreatedAt = &created
+	cache := s.Cache
+	v.Cache = &cache
 	if s.SecretsError != nil {
 		v.Problem = "stored secrets do not decrypt with this server's secret key"
 	}
@@ -92,7 +97,8 @@ func ViewOf(s manage.StoredDataSource, full bool) View {
 }
 
 func embeddedView(info datasource.Info, full bool) View {
-	v := View{ID: info.ID, UID: info.UID, Name: info.Name, Type: "prometheus", Env: info.Env, Site: info.Site, Embedded: true, Writable: true}
+	cache := info.Cache
+	v := View{ID: info.ID, UID: info.UID, Name: info.Name, Type: "prometheus", Env: info.Env, Site: info.Site, Embedded: true, Writable: true, Cache: &cache}
 	if full {
 		v.URL = info.URL
 	}
@@ -125,6 +131,10 @@ type Input struct {
 	ProxyURL           string            `json:"proxyUrl"`
 	Headers            map[string]string `json:"headers"`
 	TimeoutSeconds     *float64          `json:"timeoutSeconds"`
+	// CacheDisabled and NoStepAlign are the query cache settings; omitted:
+	// cached and step-aligned.
+	CacheDisabled bool `json:"cacheDisabled"`
+	NoStepAlign   bool `json:"noStepAlign"`
 }
 
 // givesSecret says whether in sets any secret (kept or removed).
@@ -183,6 +193,7 @@ func (in Input) Apply(base datasource.Settings) (datasource.Settings, error) {
 		s.HTTP.ProxyURL = config.URL{URL: u}
 	}
 	s.SetHeaders(in.Headers)
+	s.Cache = datasource.CacheSettings{Disabled: in.CacheDisabled, NoStepAlign: in.NoStepAlign}
 	s.Timeout = 0
 	if in.TimeoutSeconds != nil {
 		t := *in.TimeoutSeconds

@@ -79,6 +79,9 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// From here the request is the one the backend sees, after the label
+	// policy: the query cache keys its entries by it.
+	ds = s.opts.QueryCache.Wrap(ds, r.Header)
 	if req.CSV {
 		s.serveCSV(w, r, ds, req)
 		return

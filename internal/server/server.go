@@ -19,6 +19,7 @@ import (
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/datasource"
 	"github.com/promgate/promgate/internal/promapi"
+	"github.com/promgate/promgate/internal/querycache"
 	"github.com/promgate/promgate/internal/ratelog"
 )
 
@@ -52,6 +53,9 @@ type Options struct {
 	// Queries bounds the proxied queries running at once, in total and per
 	// caller, so that no caller can take every slot.
 	Queries QueryLimits
+	// QueryCache answers query and query_range through its cache; nil:
+	// every query goes to its data source as it is.
+	QueryCache *querycache.Frontend
 	// MaxWriteBytes bounds a remote_write body as sent (snappy-compressed);
 	// 0 means 32 MiB.
 	MaxWriteBytes int64

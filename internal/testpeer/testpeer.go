@@ -27,6 +27,7 @@ const (
 	Chromium   = "chromium"
 	PythonReq  = "python3-requests"
 	Hydra      = "hydra" // Ory Hydra, the OpenID provider of the OIDC tests
+	Memcached  = "memcached"
 )
 
 // Missing skips t because peer is missing, or fails it under CI=true. how

@@ -378,7 +378,7 @@ func TestBrowser(t *testing.T) {
 		{"data sources lists the embedded store", func(t *testing.T, b *browser) {
 			b.open("/datasources")
 			row := b.text(`#ds-table tr[data-id="1"]`)
-			if !strings.Contains(row, "promgate") || !strings.Contains(row, "embedded") {
+			if !strings.Contains(row, "promgate") || !strings.Contains(row, "embedded") || !strings.Contains(row, "on, step-aligned") {
 				t.Errorf("data source 1 row %q", row)
 			}
 			b.screenshot("datasources")
@@ -501,6 +501,7 @@ func TestBrowser(t *testing.T) {
 				chromedp.Evaluate[chromedp.Void](`document.querySelector('#ds-timeout').value = ''; document.querySelector('#ds-env').value = ''`),
 				chromedp.SendKeys(chromedp.CSS("#ds-env"), "staging"),
 				chromedp.SendKeys(chromedp.CSS("#ds-site"), "eu-west-1"),
+				chromedp.Click(chromedp.CSS("#ds-cache-align")), // the query cache's step alignment off
 				chromedp.Click(chromedp.CSS("#ds-test")),
 			)
 			// The password field is empty: the test uses the stored one.
@@ -524,7 +525,7 @@ func TestBrowser(t *testing.T) {
 			// Reloaded, the table has the new values and the password.
 			b.open("/datasources")
 			got := b.text(row)
-			for _, want := range []string{"loopback", "staging", "eu-west-1", "password set"} {
+			for _, want := range []string{"loopback", "staging", "eu-west-1", "password set", "on, not step-aligned"} {
 				if !strings.Contains(got, want) {
 					t.Errorf("edited row %q lacks %q", got, want)
 				}

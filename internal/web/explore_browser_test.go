@@ -359,7 +359,8 @@ func TestExploreBrowser(t *testing.T) {
 			}
 		}},
 		{"a shared link fills the form and runs", func(t *testing.T, b *browser) {
-			end := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Second)
+			// On the 30s step's grid: the page aligns a range to its step.
+			end := time.Now().Add(-10 * time.Minute).UTC().Truncate(30 * time.Second)
 			q := url.Values{"query": {"demo_requests_per_second"}, "ds": {"1"}, "mode": {"range"}, "range": {"900"}, "end": {end.Format(time.RFC3339)}, "step": {"30s"}}
 			b.open("/explore?" + q.Encode())
 			b.waitFor("shared query ran", `document.querySelector('#q-summary').textContent.startsWith('matrix') && document.querySelectorAll('#graph-legend li').length === 2`)

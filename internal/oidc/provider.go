@@ -57,6 +57,7 @@ func New(o Options) (*Set, error) {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	o.Client = boundedClient(o.Client, maxProviderAnswer)
 	s := &Set{byIssuer: map[string]*Provider{}, log: o.Logger, PasswordLoginDisabled: o.Config.DisablePasswordLogin}
 	var errs []error
 	for i, pc := range o.Config.Providers {
@@ -95,10 +96,10 @@ func (s *Set) Provider(name string) *Provider {
 func (s *Set) Warm(ctx context.Context) {
 	for _, p := range s.providers {
 		d, err := p.discover(ctx)
-		if err == nil {
-			err = d.keys.refresh(ctx)
-		}
 		if err != nil {
+			continue // discover logged it
+		}
+		if err := d.keys.refresh(ctx); err != nil {
 			p.log.WarnContext(ctx, "OpenID provider not reachable at start; its tokens and sign-ins fail until it is", "err", err)
 		}
 	}
@@ -190,6 +191,9 @@ func (p *Provider) discover(ctx context.Context) (*discovered, error) {
 	op, err := gooidc.NewProvider(gooidc.ClientContext(dctx, p.client), p.cfg.IssuerURL)
 	if err != nil {
 		p.lastErr = fmt.Errorf("discover OpenID provider %s at %s: %w", p.cfg.Name, p.cfg.IssuerURL, err)
+		// Logged once per attempt (at most one per rediscoverAfter), not
+		// per request: anyone can send a token naming a public issuer.
+		p.log.WarnContext(ctx, "OpenID provider discovery failed; its tokens and sign-ins fail until it succeeds", "err", p.lastErr, "retry_after", rediscoverAfter)
 		return nil, p.lastErr
 	}
 	var meta struct {
@@ -199,6 +203,7 @@ func (p *Provider) discover(ctx context.Context) (*discovered, error) {
 	}
 	if err := op.Claims(&meta); err != nil || meta.JWKSURI == "" {
 		p.lastErr = fmt.Errorf("OpenID provider %s: discovery document has no jwks_uri", p.cfg.Name)
+		p.log.WarnContext(ctx, "OpenID provider discovery failed; its tokens and sign-ins fail until it succeeds", "err", p.lastErr, "retry_after", rediscoverAfter)
 		return nil, p.lastErr
 	}
 	var algs []string
@@ -255,8 +260,9 @@ const MaxSubjectLen = 255
 func (p *Provider) VerifyBearer(ctx context.Context, raw string) (auth.VerifiedToken, error) {
 	d, err := p.discover(ctx)
 	if err != nil {
-		p.log.WarnContext(ctx, "cannot verify a bearer token", "err", err)
-		return auth.VerifiedToken{}, fmt.Errorf("%w: %v", auth.ErrInvalidCredentials, err)
+		// Not logged here nor passed on whole (it may quote the provider's
+		// answer): discover logs each failed attempt once.
+		return auth.VerifiedToken{}, fmt.Errorf("%w: OpenID provider %s unavailable", auth.ErrInvalidCredentials, p.cfg.Name)
 	}
 	claims, exp, err := p.verify(ctx, d.bearer, raw)
 	if err != nil {

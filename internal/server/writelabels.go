@@ -27,21 +27,92 @@ var errWire = errors.New("malformed protobuf")
 
 // field reads one field's tag and returns its number, type and the rest of
 // b after the tag.
+// It reads the tag as the generated decoders do (up to ten bytes; not
+// positive or ending a group: refused) except for field numbers past
+// protobuf's 2^29-1: those decoders truncate them to int32, so a huge
+// number can name field 1 there and an unknown field in another backend's
+// decoder; such a body is refused rather than read either way.
 func field(b []byte) (protowire.Number, protowire.Type, []byte, error) {
-	num, typ, n := protowire.ConsumeTag(b)
+	v, n := gogoVarint(b, 0)
 	if n < 0 {
+		return 0, 0, nil, errWire
+	}
+	if v>>3 > uint64(protowire.MaxValidNumber) {
+		return 0, 0, nil, errFieldNumber
+	}
+	num, typ := protowire.Number(v>>3), protowire.Type(v&7)
+	if num <= 0 || typ == protowire.EndGroupType {
 		return 0, 0, nil, errWire
 	}
 	return num, typ, b[n:], nil
 }
 
-// skip consumes a field value of type typ.
-func skip(num protowire.Number, typ protowire.Type, b []byte) ([]byte, error) {
-	n := protowire.ConsumeFieldValue(num, typ, b)
-	if n < 0 {
-		return nil, errWire
+// errFieldNumber: a tag's field number is past protobuf's 2^29-1.
+var errFieldNumber = fmt.Errorf("%w: field number past 2^29-1", errWire)
+
+// skip consumes the value of an unknown field of type typ exactly as the
+// generated (gogo) decoders' skip does: groups nest by depth and their end
+// tags' numbers are not compared, inner tags are not checked, a varint may
+// run to ten bytes whatever its last one. protowire's stricter reading
+// would refuse bodies the receiver accepts (found by FuzzLabelWalker).
+func skip(_ protowire.Number, typ protowire.Type, b []byte) ([]byte, error) {
+	depth, i := 0, 0
+	for {
+		switch typ {
+		case protowire.VarintType:
+			if _, i = gogoVarint(b, i); i < 0 {
+				return nil, errWire
+			}
+		case protowire.Fixed64Type:
+			i += 8
+		case protowire.BytesType:
+			var n uint64
+			if n, i = gogoVarint(b, i); i < 0 || int(n) < 0 || i+int(n) < 0 {
+				return nil, errWire
+			}
+			i += int(n)
+		case protowire.StartGroupType:
+			depth++
+		case protowire.EndGroupType:
+			if depth == 0 {
+				return nil, errWire
+			}
+			depth--
+		case protowire.Fixed32Type:
+			i += 4
+		default:
+			return nil, errWire
+		}
+		if i > len(b) {
+			return nil, errWire
+		}
+		if depth == 0 {
+			return b[i:], nil
+		}
+		var tag uint64
+		if tag, i = gogoVarint(b, i); i < 0 {
+			return nil, errWire
+		}
+		typ = protowire.Type(tag & 7)
 	}
-	return b[n:], nil
+}
+
+// gogoVarint reads a varint at b[i:] as the generated decoders do (up to
+// ten bytes, no check of the tenth); the index after it, or -1.
+func gogoVarint(b []byte, i int) (uint64, int) {
+	var v uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		if i >= len(b) {
+			return 0, -1
+		}
+		c := b[i]
+		i++
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v, i
+		}
+	}
+	return 0, -1
 }
 
 // bytesField consumes a length-delimited value.
@@ -214,7 +285,7 @@ func labelRefs(ts []byte, refs []uint64) ([]uint64, error) {
 		}
 		switch typ {
 		case protowire.VarintType:
-			v, n := protowire.ConsumeVarint(rest)
+			v, n := gogoVarint(rest, 0)
 			if n < 0 {
 				return nil, errWire
 			}
@@ -225,7 +296,7 @@ func labelRefs(ts []byte, refs []uint64) ([]uint64, error) {
 				return nil, err
 			}
 			for len(packed) > 0 {
-				v, n := protowire.ConsumeVarint(packed)
+				v, n := gogoVarint(packed, 0)
 				if n < 0 {
 					return nil, errWire
 				}

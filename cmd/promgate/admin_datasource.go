@@ -252,8 +252,8 @@ func (c *dsCmd) list(ctx context.Context) error {
 		return c.writeJSON(views)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "ID\tUID\tNAME\tENV\tSITE\tURL\tAUTH\tTIMEOUT")
-	_, _ = fmt.Fprintln(tw, "1\tembedded\tpromgate\tlocal\t-\tembedded\t-\t-")
+	_, _ = fmt.Fprintln(tw, "ID\tUID\tNAME\tENV\tSITE\tURL\tWRITE URL\tAUTH\tTIMEOUT\tQUERY CACHE")
+	_, _ = fmt.Fprintln(tw, "1\tembedded\tpromgate\tlocal\t-\tembedded\tembedded\t-\t-\t-")
 	for _, v := range views {
 		authKind := "none"
 		switch {
@@ -270,7 +270,20 @@ func (c *dsCmd) list(ctx context.Context) error {
 		if site == "" {
 			site = "-"
 		}
-		_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%gs\n", v.ID, v.UID, v.Name, v.Env, site, v.URL, authKind, v.TimeoutSeconds)
+		writeURL := v.WriteURL
+		if writeURL == "" {
+			writeURL = "-"
+		}
+		cache := "on"
+		switch {
+		case v.Cache == nil:
+			cache = "-"
+		case v.Cache.Disabled:
+			cache = "off"
+		case v.Cache.NoStepAlign:
+			cache = "on, no step align"
+		}
+		_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%gs\t%s\n", v.ID, v.UID, v.Name, v.Env, site, v.URL, writeURL, authKind, v.TimeoutSeconds, cache)
 	}
 	return tw.Flush()
 }

@@ -104,7 +104,8 @@ func TestAdminDatasource(t *testing.T) {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
 	out, _, err = adminDS(t, "", "list", "--data-dir", dir)
-	if err != nil || !strings.Contains(out, "basic svc") || !strings.Contains(out, "mimir") {
+	if err != nil || !strings.Contains(out, "basic svc") || !strings.Contains(out, "mimir") || !strings.Contains(out, "WRITE URL") ||
+		!strings.Contains(out, backend.URL+"/api/v1/push") || !strings.Contains(out, "QUERY CACHE") {
 		t.Fatalf("list text: %v\n%s", err, out)
 	}
 	if out, _, err = adminDS(t, "", "test", "--data-dir", dir, "--uid", uid); err != nil || !strings.Contains(out, "Data source is working") {

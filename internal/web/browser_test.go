@@ -630,7 +630,8 @@ func TestBrowser(t *testing.T) {
 		{"own API credentials show the endpoints", func(t *testing.T, b *browser) {
 			b.open("/settings/api-credentials")
 			urls := b.text("#endpoints")
-			for _, want := range []string{s.URL + proxyQuery, s.URL + proxyQuery + "_range"} {
+			// The embedded store takes remote_write: its write URL is shown too.
+			for _, want := range []string{s.URL + proxyQuery, s.URL + proxyQuery + "_range", strings.TrimSuffix(s.URL+proxyQuery, "/query") + "/write"} {
 				if !strings.Contains(urls, want) {
 					t.Errorf("endpoints %q lack %s", urls, want)
 				}

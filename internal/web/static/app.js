@@ -321,7 +321,9 @@
       box.append(el('div', { class: 'endpoint-group' },
         el('h3', {}, ep.name, ' ', el('span', { class: 'muted' }, '(' + where + ')')),
         endpointBox('Instant', ep.instantUrl, ep),
-        endpointBox('Range', ep.rangeUrl, ep)));
+        endpointBox('Range', ep.rangeUrl, ep),
+        // remote_write URL, for data sources that take writes (a credential with the write scope).
+        ep.writeUrl ? endpointBox('remote_write', ep.writeUrl, ep) : null));
     }
     $('#endpoints-card').hidden = false;
   }
@@ -332,7 +334,7 @@
       el('div', { class: 'ep-label', id: id + '-label' }, kind + ':'),
       el('div', { class: 'ep-box' },
         el('code', { id, class: 'ep-url', 'aria-labelledby': id + '-label ' + id }, url),
-        copyButton(() => url, 'Copy ' + kind.toLowerCase() + ' query URL of ' + ep.name)));
+        copyButton(() => url, 'Copy ' + (kind === 'remote_write' ? 'remote_write' : kind.toLowerCase() + ' query') + ' URL of ' + ep.name)));
   }
 
   function fillDataSourceChecks(endpoints) {

@@ -128,11 +128,13 @@ func (c *Handler) Do(ctx context.Context, cancel context.CancelFunc, req *http.R
 		// Not streaming: the handler is done with its header, so it needs
 		// no copy.
 		w.code, w.sent = w.Status(), w.header
-		body, length = &heldBody{Reader: bytes.NewReader(w.body.Bytes()), cancel: cancel}, int64(w.body.Len())
+		call.held.Reset(w.body.Bytes())
+		call.held.cancel = cancel
+		body, length = &call.held, int64(w.body.Len())
 	} else {
 		body = &stream{c: c, co: co, call: call, cancel: cancel}
 	}
-	return &http.Response{
+	call.resp = http.Response{
 		Status:        http.StatusText(w.code),
 		StatusCode:    w.code,
 		Proto:         "HTTP/1.1",
@@ -142,7 +144,8 @@ func (c *Handler) Do(ctx context.Context, cancel context.CancelFunc, req *http.R
 		Body:          body,
 		ContentLength: length,
 		Request:       req,
-	}, nil
+	}
+	return &call.resp, nil
 }
 
 // call is one request's state. The caller and the coroutine never run at
@@ -152,6 +155,10 @@ type call struct {
 	w     writer
 	ended bool  // the handler returned or panicked
 	err   error // its panic
+	// The answer and a held answer's body live here too, so a request
+	// costs one allocation for all of its state.
+	resp http.Response
+	held heldBody
 }
 
 func (c *call) serve(h http.Handler) {
@@ -218,7 +225,7 @@ func (w *writer) hand(p []byte) error {
 
 // heldBody is a whole answer's body; the handler has ended.
 type heldBody struct {
-	*bytes.Reader
+	bytes.Reader
 	cancel context.CancelFunc
 }
 

@@ -146,8 +146,16 @@ func ParseRequest(r *http.Request, endpoint Endpoint, labelName string) (*Reques
 
 	req := &Request{Endpoint: endpoint, LabelName: labelName, Params: url.Values{}}
 	for _, name := range sp.single {
-		values := append(slices.Clone(body[name]), query[name]...)
-		values = slices.Compact(slices.Sorted(slices.Values(values)))
+		// Only a parameter given more than once needs a sorted copy; the
+		// common case (one place, one value) allocates nothing.
+		values := query[name]
+		if len(body[name])+len(values) > 1 {
+			values = append(slices.Clone(body[name]), values...)
+			slices.Sort(values)
+			values = slices.Compact(values)
+		} else if len(values) == 0 {
+			values = body[name]
+		}
 		switch len(values) {
 		case 0:
 		case 1:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -54,5 +55,12 @@ func (s *Server) serveRecovered(w *statusRecorder, r *http.Request) {
 		}
 		promapi.WriteError(w, http.StatusInternalServerError, promapi.ErrInternal, "internal error while serving this request (logged on the server)")
 	}()
+	// ServeHTTP let only canonical paths through, which ServeMux would
+	// neither clean nor redirect, and under ProxyPrefix the mux's most
+	// specific pattern is ProxyPrefix itself; CONNECT it routes apart.
+	if r.Method != http.MethodConnect && strings.HasPrefix(r.URL.Path, ProxyPrefix) {
+		s.proxyRoutes.ServeHTTP(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }

@@ -15,7 +15,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,15 +162,15 @@ func run() error {
 		}
 		answers := map[string][][]byte{}
 		for _, t := range order {
-			before := procCPU(prom.Pid())
-			pgBefore := procCPU(pg.Cmd.Process.Pid)
+			before := benchkit.CPU(prom.Pid())
+			pgBefore := benchkit.CPU(pg.Cmd.Process.Pid)
 			res, err := refresh(ctx, t, start, end)
 			if err != nil {
 				return fmt.Errorf("refresh %d %s: %w", r, t.name, err)
 			}
-			cpu[t.name] = append(cpu[t.name], procCPU(prom.Pid())-before)
+			cpu[t.name] = append(cpu[t.name], benchkit.CPU(prom.Pid())-before)
 			if t.name == "promgate" {
-				pgCPU = append(pgCPU, procCPU(pg.Cmd.Process.Pid)-pgBefore)
+				pgCPU = append(pgCPU, benchkit.CPU(pg.Cmd.Process.Pid)-pgBefore)
 				cacheHeaders = append(cacheHeaders, res[0].cache)
 			}
 			for _, p := range res {
@@ -328,22 +327,6 @@ func sameAnswer(want, got []byte) error {
 		return fmt.Errorf("empty result: %.300s", want)
 	}
 	return nil
-}
-
-// procCPU is a process's user+system CPU time so far (Linux, USER_HZ 100).
-func procCPU(pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(raw)
-	fields := strings.Fields(s[bytes.LastIndexByte(raw, ')')+2:])
-	if len(fields) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(fields[11], 10, 64)
-	st, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 func pct(xs []time.Duration, p int) time.Duration {

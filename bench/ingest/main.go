@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -83,7 +82,7 @@ func run() error {
 			rates[t.name] = append(rates[t.name], float64(samples)/took.Seconds())
 		}
 	}
-	pgRate, promRate := median(rates["promgate"]), median(rates["prometheus"])
+	pgRate, promRate := benchkit.Median(rates["promgate"]), benchkit.Median(rates["prometheus"])
 	fmt.Printf("ingestion  prometheus %10.0f samples/s   promgate %10.0f samples/s   ratio %.2f (target >= 0.90)\n", promRate, pgRate, pgRate/promRate)
 
 	queries := []string{
@@ -110,12 +109,12 @@ func run() error {
 				lat[t.name] = append(lat[t.name], d)
 			}
 		}
-		p, g := medianD(lat["prometheus"]), medianD(lat["promgate"])
+		p, g := benchkit.Median(lat["prometheus"]), benchkit.Median(lat["promgate"])
 		ratio := float64(g) / float64(p)
 		ratios = append(ratios, ratio)
 		fmt.Printf("query %-62q prometheus %8s  promgate %8s  ratio %.2f\n", q, p.Round(time.Microsecond), g.Round(time.Microsecond), ratio)
 	}
-	fmt.Printf("query latency ratio, median over queries: %.2f (target <= 1.10)\n", median(ratios))
+	fmt.Printf("query latency ratio, median over queries: %.2f (target <= 1.10)\n", benchkit.Median(ratios))
 	return nil
 }
 
@@ -259,14 +258,4 @@ func startPromgate(ctx context.Context, bin, dir string) (target, func(), error)
 	}
 	return target{name: "promgate", writeURL: pg.URL + "/api/v1/write",
 		queryURL: pg.URL + "/api-server/v1/grafana/api/datasources/proxy/1/api/v1/query", user: cred.Key, token: cred.Token}, pg.Stop, nil
-}
-
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	return s[len(s)/2]
-}
-
-func medianD(xs []time.Duration) time.Duration {
-	s := slices.Sorted(slices.Values(xs))
-	return s[len(s)/2]
 }

@@ -177,13 +177,13 @@ func run() error {
 				order = []target{proxied, backend}
 			}
 			for _, t := range order {
-				cpuBefore := front.cpu()
+				cpuBefore := benchkit.CPU(front.Cmd.Process.Pid)
 				took, lat, err := load(ctx, client, t, form, q.requests, c.clients)
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", t.name, q.name, err)
 				}
 				if t.name == "proxied" {
-					cpu += front.cpu() - cpuBefore
+					cpu += benchkit.CPU(front.Cmd.Process.Pid) - cpuBefore
 				}
 				rates[t.name] = append(rates[t.name], float64(q.requests)/took.Seconds())
 				lats[t.name] = append(lats[t.name], lat...)
@@ -205,7 +205,7 @@ func run() error {
 				seq[t.name] = append(seq[t.name], time.Since(t0))
 			}
 		}
-		dRate, pRate := median(rates["direct"]), median(rates["proxied"])
+		dRate, pRate := benchkit.Median(rates["direct"]), benchkit.Median(rates["proxied"])
 		d50, p50 := pct(lats["direct"], 50), pct(lats["proxied"], 50)
 		s50d, s50p := pct(seq["direct"], 50), pct(seq["proxied"], 50)
 		cpuPerReq := cpu / time.Duration(q.requests*c.rounds)
@@ -325,33 +325,12 @@ func startPromgate(ctx context.Context, bin, dataDir string, clients int) (*prom
 	return &promgate{pg, cred}, nil
 }
 
-// cpu is the process's user+system CPU time so far (Linux).
-func (p *promgate) cpu() time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	s := string(raw)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(fields) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(fields[11], 10, 64)
-	st, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
-}
-
 func numCPU() int {
 	raw, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
 		return 0
 	}
 	return strings.Count(string(raw), "processor\t:")
-}
-
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	return s[len(s)/2]
 }
 
 func pct(xs []time.Duration, p int) time.Duration {

@@ -28,9 +28,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -38,6 +36,7 @@ import (
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/promgate/promgate/bench/internal/benchkit"
 	"github.com/promgate/promgate/internal/access"
 	"github.com/promgate/promgate/internal/app"
 	"github.com/promgate/promgate/internal/audit"
@@ -148,20 +147,20 @@ func run() error {
 		for _, t := range order {
 			bodies, samples := encodeRound(*series, *perBody, *steps, *writers, slot)
 			slot = slot.Add(time.Duration(*steps) * sampleStep)
-			gate0, err := cpuTime(gate.pid)
+			gate0, err := benchkit.ProcessCPU(gate.pid)
 			if err != nil {
 				return err
 			}
-			back0, _ := cpuTime(backendPid)
+			back0, _ := benchkit.ProcessCPU(backendPid)
 			took, err := send(ctx, client, t, bodies)
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", t.name, r, err)
 			}
-			gate1, err := cpuTime(gate.pid)
+			gate1, err := benchkit.ProcessCPU(gate.pid)
 			if err != nil {
 				return err
 			}
-			back1, _ := cpuTime(backendPid)
+			back1, _ := benchkit.ProcessCPU(backendPid)
 			rates[t.name] = append(rates[t.name], float64(samples)/took.Seconds())
 			if t.name == "promgate" {
 				gateCPU += gate1 - gate0
@@ -184,9 +183,9 @@ func run() error {
 		fmt.Printf(" %.2f", p)
 	}
 	fmt.Println()
-	d, g := median(rates["direct"]), median(rates["promgate"])
+	d, g := benchkit.Median(rates["direct"]), benchkit.Median(rates["promgate"])
 	fmt.Printf("throughput (median round)  direct %10.0f samples/s   through promgate %10.0f samples/s\n", d, g)
-	fmt.Printf("throughput ratio promgate/direct, median of %d pairs: %.2f (target >= 0.90)\n", len(pairs), median(pairs))
+	fmt.Printf("throughput ratio promgate/direct, median of %d pairs: %.2f (target >= 0.90)\n", len(pairs), benchkit.Median(pairs))
 	fmt.Printf("promgate CPU: %.3f s per million samples forwarded (%s for %d samples)\n",
 		gateCPU.Seconds()/(float64(gateSamples)/1e6), gateCPU.Round(time.Millisecond), gateSamples)
 	if backendPid != 0 {
@@ -273,35 +272,6 @@ func post(ctx context.Context, client *http.Client, t target, body []byte) error
 		return fmt.Errorf("remote_write: HTTP %d: %s", resp.StatusCode, msg)
 	}
 	return nil
-}
-
-// cpuTime is a process's user+system CPU time, all threads, from
-// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s, the value
-// of USER_HZ on Linux). pid 0: zero.
-func cpuTime(pid int) (time.Duration, error) {
-	if pid == 0 {
-		return 0, nil
-	}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("cpu time: %w", err)
-	}
-	// The command name, field 2, may hold spaces: count from after it.
-	s := string(raw)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("cpu time: /proc stat does not parse")
-	}
-	f := strings.Fields(s[i+1:]) // f[0] is field 3
-	if len(f) < 13 {
-		return 0, errors.New("cpu time: /proc stat too short")
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, errors.New("cpu time: /proc stat fields do not parse")
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // gateChild is the promgate process this program measures.
@@ -408,9 +378,4 @@ func childServe(args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
-}
-
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	return s[len(s)/2]
 }

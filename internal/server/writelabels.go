@@ -149,37 +149,22 @@ func (w *labelWalker) done() {
 // walkV1 reads prometheus.WriteRequest: timeseries = 1, each with
 // labels = 1, each label name = 1, value = 2.
 func (w *labelWalker) walkV1(msg []byte) error {
-	for len(msg) > 0 {
-		num, typ, rest, err := field(msg)
-		if err != nil {
+	for {
+		ts, rest, ok, err := nextBytes(msg, 1)
+		if err != nil || !ok {
 			return err
 		}
-		if num != 1 {
-			if msg, err = skip(num, typ, rest); err != nil {
-				return err
-			}
-			continue
-		}
-		var ts []byte
-		if ts, msg, err = bytesField(typ, rest); err != nil {
-			return err
-		}
+		msg = rest
 		w.b.Reset()
-		for len(ts) > 0 {
-			num, typ, rest, err := field(ts)
+		for {
+			lbl, rest, ok, err := nextBytes(ts, 1)
 			if err != nil {
 				return err
 			}
-			if num != 1 {
-				if ts, err = skip(num, typ, rest); err != nil {
-					return err
-				}
-				continue
+			if !ok {
+				break
 			}
-			var lbl []byte
-			if lbl, ts, err = bytesField(typ, rest); err != nil {
-				return err
-			}
+			ts = rest
 			name, value, err := readLabel(lbl)
 			if err != nil {
 				return err
@@ -188,7 +173,27 @@ func (w *labelWalker) walkV1(msg []byte) error {
 		}
 		w.done()
 	}
-	return nil
+}
+
+// nextBytes finds the next occurrence of the length-delimited field want
+// in msg, skipping the others, and returns its value and what follows it;
+// ok is false when msg holds no more of it.
+func nextBytes(msg []byte, want protowire.Number) (val, rest []byte, ok bool, err error) {
+	for len(msg) > 0 {
+		num, typ, after, err := field(msg)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if num != want {
+			if msg, err = skip(num, typ, after); err != nil {
+				return nil, nil, false, err
+			}
+			continue
+		}
+		val, rest, err := bytesField(typ, after)
+		return val, rest, err == nil, err
+	}
+	return nil, nil, false, nil
 }
 
 // readLabel reads prometheus.Label: name = 1, value = 2, last one wins.
@@ -218,39 +223,24 @@ func readLabel(b []byte) (name, value []byte, err error) {
 // indexes into the symbols).
 func (w *labelWalker) walkV2(msg []byte) error {
 	var symbols []string
-	for b := msg; len(b) > 0; {
-		num, typ, rest, err := field(b)
+	for b := msg; ; {
+		sym, rest, ok, err := nextBytes(b, 4)
 		if err != nil {
 			return err
 		}
-		if num != 4 {
-			if b, err = skip(num, typ, rest); err != nil {
-				return err
-			}
-			continue
+		if !ok {
+			break
 		}
-		var s []byte
-		if s, b, err = bytesField(typ, rest); err != nil {
-			return err
-		}
-		symbols = append(symbols, str(s))
+		b = rest
+		symbols = append(symbols, str(sym))
 	}
 	var refs []uint64
-	for len(msg) > 0 {
-		num, typ, rest, err := field(msg)
-		if err != nil {
+	for {
+		ts, rest, ok, err := nextBytes(msg, 5)
+		if err != nil || !ok {
 			return err
 		}
-		if num != 5 {
-			if msg, err = skip(num, typ, rest); err != nil {
-				return err
-			}
-			continue
-		}
-		var ts []byte
-		if ts, msg, err = bytesField(typ, rest); err != nil {
-			return err
-		}
+		msg = rest
 		if refs, err = labelRefs(ts, refs[:0]); err != nil {
 			return err
 		}
@@ -266,7 +256,6 @@ func (w *labelWalker) walkV2(msg []byte) error {
 		}
 		w.done()
 	}
-	return nil
 }
 
 // labelRefs appends a v2 TimeSeries' labels_refs (field 1, packed or not)

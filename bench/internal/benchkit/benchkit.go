@@ -1,6 +1,7 @@
 // Package benchkit is the set-up the benchmark programs share: build
 // promgate, start `promgate serve` on 127.0.0.1 and wait until it is
-// ready, make a credential with the admin CLI, stop it.
+// ready, make a credential with the admin CLI, stop it; and what they
+// measure with: a process's CPU time and the median of a series.
 package benchkit
 
 import (
